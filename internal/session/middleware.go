@@ -1,0 +1,121 @@
+package session
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// tokenLen is the length of an scs token: 32 random bytes, base64url.
+const tokenLen = 43
+
+// Middleware loads the session named by the request's cookie or bearer token
+// and checks its clocks before the handler runs. It never fails the request:
+// a missing, malformed, forged, expired or revoked token makes the request
+// signed out, and an unreachable Redis is reported by Current, so that public
+// pages keep working and protected ones can answer 503.
+func (m *Manager) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Cookie, Authorization")
+		token, fromCookie := requestToken(r)
+		st := &state{}
+		ctx := context.WithValue(r.Context(), stateKey{}, st)
+
+		loaded, err := m.scs.Load(ctx, token)
+		switch {
+		case err == nil:
+			m.check(loaded, st)
+		case errors.Is(err, errStore):
+			st.err = m.storeErr("load", err)
+			m.log.WarnContext(ctx, "session store unavailable", "err", err)
+		default:
+			// The record exists but cannot be decoded: treat the request as
+			// signed out and drop the record, so it cannot fail later ones.
+			m.log.WarnContext(ctx, "discarding undecodable session", "err", err)
+			if err := m.store.DeleteCtx(ctx, hashToken(token)); err != nil {
+				m.log.WarnContext(ctx, "deleting undecodable session", "err", err)
+			}
+		}
+		if err != nil {
+			// Handlers still get an empty session, so SignIn can run.
+			// Loading the empty token never touches the store.
+			loaded, _ = m.scs.Load(ctx, "")
+		}
+		if fromCookie && !st.signedIn && st.err == nil {
+			m.writeCookie(w, "", time.Time{}) // stale cookie: tell the browser to drop it
+		}
+		next.ServeHTTP(w, r.WithContext(loaded))
+	})
+}
+
+// check decides whether a loaded session is signed in, ends it when a clock
+// has run out, and refreshes its idle deadline once per interval.
+func (m *Manager) check(ctx context.Context, st *state) {
+	if m.scs.Token(ctx) == "" {
+		return // no token, or none that Redis knows
+	}
+	uid, ok := m.scs.Get(ctx, keyUserID).(int64)
+	signedIn, _ := m.scs.Get(ctx, keySignedIn).(int64)
+	seenMs, _ := m.scs.Get(ctx, keySeen).(int64)
+	now := time.Now()
+	seen := time.UnixMilli(seenMs)
+	deadline := m.scs.Deadline(ctx)
+	if !ok || !now.Before(deadline) || now.Sub(seen) >= m.cfg.IdleTimeout {
+		// Redis expires records on the same clocks; this guards against a
+		// record that outlived them (clock skew, a changed configuration).
+		if err := m.scs.Destroy(ctx); err != nil {
+			m.log.WarnContext(ctx, "deleting expired session", "err", err)
+		}
+		return
+	}
+	if now.Sub(seen) >= m.cfg.RefreshInterval {
+		m.scs.Put(ctx, keySeen, now.UnixMilli())
+		_, _, err := m.scs.Commit(ctx)
+		switch {
+		case errors.Is(err, errGone):
+			return // signed out or revoked while this request was in flight
+		case err != nil:
+			// The read succeeded, so the request is served; the next
+			// request retries the refresh.
+			m.log.WarnContext(ctx, "refreshing session", "err", err)
+		default:
+			seen = now
+		}
+	}
+	st.signedIn = true
+	st.info = Info{UserID: uid, SignedInAt: time.UnixMilli(signedIn), Expires: m.expires(seen, deadline)}
+}
+
+// requestToken returns the session token from the cookie, or else from an
+// Authorization: Bearer header, if it is well formed. Anything else is
+// ignored, so malformed input never reaches Redis. A token in the URL is
+// never accepted.
+func requestToken(r *http.Request) (token string, fromCookie bool) {
+	if c, err := r.Cookie(CookieName); err == nil {
+		return validToken(c.Value), true
+	}
+	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return validToken(strings.TrimSpace(tok)), false
+	}
+	return "", false
+}
+
+func validToken(s string) string {
+	if len(s) != tokenLen {
+		return ""
+	}
+	if _, err := base64.RawURLEncoding.DecodeString(s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// hashToken is the key scs uses for token when HashTokenInStore is set.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -1,0 +1,147 @@
+// Package testenv starts the real services tests talk to: a private
+// redis-server on a free loopback port, a fresh SQLite file, and a fresh
+// PostgreSQL database where one is configured. Nothing here is a fake.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Redis is a redis-server process owned by one test. It never touches a Redis
+// the test did not start, so flushing or stopping it is safe.
+type Redis struct {
+	// Addr is host:port of the server, stable across Stop and Start.
+	Addr string
+	// URL is the redis:// URL of the server.
+	URL string
+
+	dir string
+	cmd *exec.Cmd
+}
+
+// StartRedis starts redis-server on a free loopback port, waits until it
+// answers PING, and stops it when the test ends. The test fails, rather than
+// skips, when redis-server is not installed: the suite is meaningless without it.
+func StartRedis(t testing.TB, extraArgs ...string) *Redis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server not found in PATH (install it: apt-get install redis-server): %v", err)
+	}
+	port := freePort(t)
+	r := &Redis{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		dir:  t.TempDir(),
+	}
+	r.URL = "redis://" + r.Addr + "/0"
+	r.start(t, extraArgs...)
+	t.Cleanup(func() { r.kill() })
+	return r
+}
+
+// Start restarts a stopped server on the same port.
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	r.start(t)
+}
+
+// Stop kills the server, simulating Redis going away, and waits for it to exit.
+func (r *Redis) Stop(t testing.TB) {
+	t.Helper()
+	r.kill()
+}
+
+// Conn opens a direct connection for inspecting the server (KEYS, INFO, TTL).
+func (r *Redis) Conn(t testing.TB) redis.Conn {
+	t.Helper()
+	c, err := redis.Dial("tcp", r.Addr, redis.DialConnectTimeout(time.Second))
+	if err != nil {
+		t.Fatalf("dial test redis: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Pool returns a small connection pool to the server, closed when the test ends.
+func (r *Redis) Pool(t testing.TB) *redis.Pool {
+	t.Helper()
+	p := &redis.Pool{
+		MaxIdle:   4,
+		MaxActive: 32,
+		Wait:      true,
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			return redis.DialContext(ctx, "tcp", r.Addr,
+				redis.DialConnectTimeout(time.Second),
+				redis.DialReadTimeout(2*time.Second),
+				redis.DialWriteTimeout(2*time.Second))
+		},
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+func (r *Redis) start(t testing.TB, extraArgs ...string) {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	args := append([]string{
+		"--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no",
+		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"),
+	}, extraArgs...)
+	cmd := exec.Command("redis-server", args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	r.cmd = cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := redis.Dial("tcp", r.Addr, redis.DialConnectTimeout(200*time.Millisecond))
+		if err == nil {
+			_, err = c.Do("PING")
+			c.Close()
+			if err == nil {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
+	r.kill()
+	t.Fatalf("redis-server on %s did not answer PING within 10s; its log:\n%s", r.Addr, log)
+}
+
+func (r *Redis) kill() {
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	_ = r.cmd.Wait()
+	r.cmd = nil
+}
+
+// freePort asks the kernel for a free loopback port. Another process could
+// take it before redis-server binds it; StartRedis then fails loudly.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr returns a loopback host:port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
