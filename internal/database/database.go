@@ -44,6 +44,9 @@ const pingTimeout = 10 * time.Second
 // postgres:// or postgresql:// URLs. Errors never repeat the URL, since it
 // may hold a password.
 func Open(ctx context.Context, rawURL string) (*sql.DB, Dialect, error) {
+	if rawURL == "" {
+		return nil, "", fmt.Errorf("database: URL is empty; %s", acceptedForms)
+	}
 	scheme, _, ok := strings.Cut(rawURL, ":")
 	if !ok {
 		return nil, "", fmt.Errorf("database: URL has no scheme; %s", acceptedForms)
@@ -72,7 +75,7 @@ func Open(ctx context.Context, rawURL string) (*sql.DB, Dialect, error) {
 	defer cancel()
 	if err := db.PingContext(pingCtx); err != nil {
 		db.Close()
-		return nil, "", fmt.Errorf("database: %s unreachable: %w", dialect, err)
+		return nil, "", fmt.Errorf("database: connect to %s: %w", dialect, err)
 	}
 	return db, dialect, nil
 }

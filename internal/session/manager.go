@@ -59,7 +59,10 @@ type Config struct {
 
 // Info describes the signed-in session of a request.
 type Info struct {
-	UserID     int64
+	UserID int64
+	// Name is the user's display name, kept in the session so that pages
+	// which only show it need no database query.
+	Name       string
 	SignedInAt time.Time
 	// Expires is when the session ends if unused: the earlier of the idle
 	// and the absolute deadline.
@@ -77,6 +80,7 @@ type Manager struct {
 // Keys of the values stored in a session record.
 const (
 	keyUserID   = "uid"
+	keyName     = "name"
 	keySignedIn = "auth" // unix milliseconds
 	keySeen     = "seen" // unix milliseconds of the last refresh
 )
@@ -135,11 +139,11 @@ func (m *Manager) Current(ctx context.Context) (Info, error) {
 	return st.info, nil
 }
 
-// SignIn starts a session for userID under a new token, deleting the
+// SignIn starts a session for the user under a new token, deleting the
 // request's previous session if any (no fixation: a token known before
 // sign-in is worthless after it), and sets the cookie. It must run inside
 // Middleware.
-func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, userID int64) error {
+func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, userID int64, name string) error {
 	if err := m.scs.RenewToken(ctx); err != nil {
 		return m.storeErr("renew token", err)
 	}
@@ -148,6 +152,7 @@ func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, userID int6
 	}
 	now := time.Now()
 	m.scs.Put(ctx, keyUserID, userID)
+	m.scs.Put(ctx, keyName, name)
 	m.scs.Put(ctx, keySignedIn, now.UnixMilli())
 	m.scs.Put(ctx, keySeen, now.UnixMilli())
 	token, _, err := m.scs.Commit(withCreate(ctx))
@@ -159,7 +164,7 @@ func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, userID int6
 
 	st := stateFrom(ctx)
 	st.signedIn, st.err = true, nil
-	st.info = Info{UserID: userID, SignedInAt: now, Expires: m.expires(now, deadline)}
+	st.info = Info{UserID: userID, Name: name, SignedInAt: now, Expires: m.expires(now, deadline)}
 	return nil
 }
 

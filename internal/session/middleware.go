@@ -59,6 +59,7 @@ func (m *Manager) check(ctx context.Context, st *state) {
 		return // no token, or none that Redis knows
 	}
 	uid, ok := m.scs.Get(ctx, keyUserID).(int64)
+	name, _ := m.scs.Get(ctx, keyName).(string)
 	signedIn, _ := m.scs.Get(ctx, keySignedIn).(int64)
 	seenMs, _ := m.scs.Get(ctx, keySeen).(int64)
 	now := time.Now()
@@ -87,7 +88,7 @@ func (m *Manager) check(ctx context.Context, st *state) {
 		}
 	}
 	st.signedIn = true
-	st.info = Info{UserID: uid, SignedInAt: time.UnixMilli(signedIn), Expires: m.expires(seen, deadline)}
+	st.info = Info{UserID: uid, Name: name, SignedInAt: time.UnixMilli(signedIn), Expires: m.expires(seen, deadline)}
 }
 
 // requestToken returns the session token from the cookie, or else from an

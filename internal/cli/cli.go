@@ -1,0 +1,92 @@
+// Package cli is the authd command line: it parses arguments, builds the
+// dependencies and runs one subcommand. main only calls Run, so tests can run
+// the whole program, server included, in-process.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/sessionauth/authd/internal/config"
+)
+
+// Env is what a command may use of the outside world.
+type Env struct {
+	Args   []string // without the program name
+	Getenv func(string) string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+const usage = `authd: sign-in with server-side sessions in Redis.
+
+Usage:
+  authd serve [flags]          run the web server (migrates the database first)
+  authd migrate [flags]        apply pending database migrations and exit
+  authd user add NAME          create a user; the password is read from stdin
+  authd user passwd NAME       set a user's password; read from stdin
+  authd user list              list users
+
+Every flag can also be set in the environment; run "authd serve -h" to see them.
+`
+
+// errUsage marks a command line that could not be understood.
+var errUsage = errors.New("usage")
+
+// Run runs the command named by env.Args until it ends or ctx is cancelled.
+func Run(ctx context.Context, env Env) error {
+	if len(env.Args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return errUsage
+	}
+	cmd, args := env.Args[0], env.Args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, env, args)
+	case "migrate":
+		return migrate(ctx, env, args)
+	case "user":
+		return userCommand(ctx, env, args)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "authd: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}
+
+// loadConfig parses the flags and environment for the named subcommand.
+func loadConfig(env Env, name string, args []string) (config.Config, error) {
+	fs := flag.NewFlagSet("authd "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	cfg, err := config.Load(fs, args, env.Getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		return cfg, err
+	}
+	if err != nil {
+		return cfg, fmt.Errorf("configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+// newLogger returns the structured logger all output goes through.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// IsUsage reports whether err came from a command line that could not be
+// understood (the caller exits with status 2, as flag does).
+func IsUsage(err error) bool {
+	return errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp)
+}

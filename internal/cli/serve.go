@@ -1,0 +1,135 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/redispool"
+	"github.com/sessionauth/authd/internal/server"
+	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/user"
+)
+
+// serve runs the web server until SIGINT, SIGTERM or ctx ends, then lets
+// in-flight requests finish.
+func serve(ctx context.Context, env Env, args []string) error {
+	cfg, err := loadConfig(env, "serve", args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.Stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	// The database is needed before anything else: migrations run first.
+	db, dialect, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := database.Migrate(ctx, db, dialect)
+	if err != nil {
+		return err
+	}
+	log.Info("database ready", "dialect", dialect, "migrations_applied", len(applied))
+
+	// Redis may be down at start: the server still starts, answers 503 where
+	// it needs sessions, says so in /readyz, and recovers when Redis returns.
+	pool, err := redispool.New(cfg.RedisURL, cfg.Redis)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	if err := redispool.Ping(pingCtx, pool); err != nil {
+		log.Warn("redis not reachable; starting anyway (see /readyz)", "redis", redispool.Redact(cfg.RedisURL), "err", err)
+	}
+	cancel()
+
+	hasher, err := password.NewHasher(cfg.BcryptCost, 0)
+	if err != nil {
+		return err
+	}
+	sessions, err := session.NewManager(pool, session.Config{
+		Lifetime:        cfg.SessionLifetime,
+		IdleTimeout:     cfg.SessionIdleTimeout,
+		RefreshInterval: cfg.SessionRefreshInterval,
+		CookieSecure:    cfg.CookieSecure,
+		CookieDomain:    cfg.CookieDomain,
+		KeyPrefix:       cfg.RedisKeyPrefix,
+	}, log)
+	if err != nil {
+		return err
+	}
+	handler, err := server.New(server.Config{
+		Log:            log,
+		Users:          user.NewStore(db),
+		Sessions:       sessions,
+		Hasher:         hasher,
+		DB:             db,
+		Redis:          pool,
+		SignupEnabled:  cfg.SignupEnabled,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		HSTSMaxAge:     cfg.HSTSMaxAge,
+		TrustedOrigins: cfg.TrustedOrigins,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second, // a slow client cannot hold a connection open
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	scheme := "http"
+	if cfg.TLS() {
+		scheme = "https"
+	}
+	fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
+	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLS(), "signup", cfg.SignupEnabled)
+
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.TLS() {
+			errc <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/user"
+)
+
+// migrate applies pending migrations and reports the schema version.
+func migrate(ctx context.Context, env Env, args []string) error {
+	cfg, err := loadConfig(env, "migrate", args)
+	if err != nil {
+		return err
+	}
+	db, dialect, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := database.Migrate(ctx, db, dialect)
+	if err != nil {
+		return err
+	}
+	v, err := database.Version(ctx, db, dialect)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "applied %d migration(s); schema version %d (%s)\n", len(applied), v, dialect)
+	return nil
+}
+
+// userCommand runs "user add|passwd|list". Passwords are read from stdin,
+// never from the command line, where other users could see them in ps.
+func userCommand(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return errUsage
+	}
+	sub, rest := args[0], args[1:]
+	var name string
+	if sub == "add" || sub == "passwd" {
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			fmt.Fprintf(env.Stderr, "authd user %s: missing user name\n", sub)
+			return errUsage
+		}
+		name, rest = rest[0], rest[1:]
+	}
+	cfg, err := loadConfig(env, "user "+sub, rest)
+	if err != nil {
+		return err
+	}
+	db, dialect, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := database.Migrate(ctx, db, dialect); err != nil {
+		return err
+	}
+	users := user.NewStore(db)
+
+	switch sub {
+	case "list":
+		list, err := users.List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tCREATED")
+		for _, u := range list {
+			fmt.Fprintf(tw, "%d\t%s\t%s\n", u.ID, u.Name, u.CreatedAt.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "add", "passwd":
+		hasher, err := password.NewHasher(cfg.BcryptCost, 1)
+		if err != nil {
+			return err
+		}
+		pw, err := readPassword(env)
+		if err != nil {
+			return err
+		}
+		hash, err := hasher.Hash(ctx, pw)
+		if err != nil {
+			return err
+		}
+		if sub == "add" {
+			u, err := users.Create(ctx, name, hash)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "created user %q (id %d)\n", u.Name, u.ID)
+			return nil
+		}
+		u, err := users.ByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := users.SetPasswordHash(ctx, u.ID, hash); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "password changed for %q\n", u.Name)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "authd user: unknown subcommand %q\n", sub)
+	return errUsage
+}
+
+// readPassword reads a new password: twice without echo from a terminal, or
+// one line from a pipe (for scripts: printf '%s\n' "$PW" | authd user add NAME).
+func readPassword(env Env) (string, error) {
+	if f, ok := env.Stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(env.Stderr, "New password: ")
+		a, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(env.Stderr, "Repeat it: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return "", errors.New("the two passwords differ")
+		}
+		return string(a), nil
+	}
+	line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("read password: expected one line on stdin")
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r"), nil
+}

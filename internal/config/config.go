@@ -1,0 +1,199 @@
+// Package config reads the server's configuration from flags and the
+// environment into one struct and validates it, with messages that say
+// exactly what to fix.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/redispool"
+)
+
+// Config is every setting of the server. Flags override the environment,
+// which overrides the defaults.
+type Config struct {
+	Addr            string
+	TLSCertFile     string
+	TLSKeyFile      string
+	CookieSecure    bool
+	CookieDomain    string
+	HSTSMaxAge      int
+	TrustedOrigins  []string
+	ShutdownTimeout time.Duration
+
+	RedisURL       string
+	RedisKeyPrefix string
+	Redis          redispool.Options
+
+	DatabaseURL string
+
+	SessionLifetime        time.Duration
+	SessionIdleTimeout     time.Duration
+	SessionRefreshInterval time.Duration
+
+	BcryptCost    int
+	SignupEnabled bool
+	MaxBodyBytes  int64
+
+	LogFormat string
+	LogLevel  string
+}
+
+// TLS reports whether the server terminates TLS itself.
+func (c Config) TLS() bool { return c.TLSCertFile != "" }
+
+// setting describes one option: its flag, its environment variable, its
+// default and its help text. The README's configuration table lists the same.
+type setting struct {
+	flag, env, def, help string
+	set                  func(c *Config, v string) error
+}
+
+func settings() []setting {
+	return []setting{
+		{"addr", "LISTEN_ADDR", "localhost:8080", "address to listen on", str(func(c *Config) *string { return &c.Addr })},
+		{"tls-cert", "TLS_CERT_FILE", "", "TLS certificate file; serve HTTPS when set", str(func(c *Config) *string { return &c.TLSCertFile })},
+		{"tls-key", "TLS_KEY_FILE", "", "TLS private key file", str(func(c *Config) *string { return &c.TLSKeyFile })},
+		{"cookie-secure", "COOKIE_SECURE", "false", "mark the cookie Secure (set when behind a TLS proxy; implied by -tls-cert)", boolean(func(c *Config) *bool { return &c.CookieSecure })},
+		{"cookie-domain", "COOKIE_DOMAIN", "", "cookie Domain attribute; empty means this host only", str(func(c *Config) *string { return &c.CookieDomain })},
+		{"hsts-max-age", "HSTS_MAX_AGE", "0", "send Strict-Transport-Security with this max-age in seconds (0: off)", integer(func(c *Config) *int { return &c.HSTSMaxAge })},
+		{"trusted-origins", "TRUSTED_ORIGINS", "", "comma-separated origins also allowed to POST (e.g. https://app.example.com)", list(func(c *Config) *[]string { return &c.TrustedOrigins })},
+		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "15s", "how long shutdown waits for in-flight requests", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+		{"redis-url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://[:password@]host:port/db or rediss:// for TLS", str(func(c *Config) *string { return &c.RedisURL })},
+		{"redis-key-prefix", "REDIS_KEY_PREFIX", "authd:session:", "prefix of every session key in Redis", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
+		{"redis-max-active", "REDIS_MAX_ACTIVE", "64", "most Redis connections open at once", integer(func(c *Config) *int { return &c.Redis.MaxActive })},
+		{"redis-max-idle", "REDIS_MAX_IDLE", "16", "idle Redis connections kept for reuse", integer(func(c *Config) *int { return &c.Redis.MaxIdle })},
+		{"redis-connect-timeout", "REDIS_CONNECT_TIMEOUT", "2s", "Redis connect timeout", duration(func(c *Config) *time.Duration { return &c.Redis.ConnectTimeout })},
+		{"redis-read-timeout", "REDIS_READ_TIMEOUT", "2s", "Redis read timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.ReadTimeout })},
+		{"redis-write-timeout", "REDIS_WRITE_TIMEOUT", "2s", "Redis write timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.WriteTimeout })},
+		{"database-url", "DATABASE_URL", "sqlite:authd.db", "user database: sqlite:PATH or postgres://user@host/db", str(func(c *Config) *string { return &c.DatabaseURL })},
+		{"session-lifetime", "SESSION_LIFETIME", "12h", "absolute session lifetime", duration(func(c *Config) *time.Duration { return &c.SessionLifetime })},
+		{"session-idle-timeout", "SESSION_IDLE_TIMEOUT", "30m", "end sessions unused for this long", duration(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
+		{"session-refresh-interval", "SESSION_REFRESH_INTERVAL", "1m", "write session activity to Redis at most this often", duration(func(c *Config) *time.Duration { return &c.SessionRefreshInterval })},
+		{"bcrypt-cost", "BCRYPT_COST", strconv.Itoa(password.DefaultCost), "bcrypt cost for password hashes (10 to 31)", integer(func(c *Config) *int { return &c.BcryptCost })},
+		{"signup", "SIGNUP_ENABLED", "true", "let visitors create accounts at /signup", boolean(func(c *Config) *bool { return &c.SignupEnabled })},
+		{"max-body-bytes", "MAX_BODY_BYTES", "65536", "largest request body accepted", int64v(func(c *Config) *int64 { return &c.MaxBodyBytes })},
+		{"log-format", "LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
+		{"log-level", "LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	}
+}
+
+// Load fills a Config from the defaults, then getenv, then args (parsed as
+// flags of fs), and validates the result.
+func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	var errs []error
+	for _, s := range settings() {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		if err := s.set(&c, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", s.env, v, err))
+		}
+		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def), func(v string) error {
+			return s.set(&c, v)
+		})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return c, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if c.TLS() {
+		c.CookieSecure = true
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+	check(redispool.CheckURL(c.RedisURL) == nil, "REDIS_URL: %v", redispool.CheckURL(c.RedisURL))
+	check(c.DatabaseURL != "", "DATABASE_URL must not be empty")
+	check(c.SessionLifetime > 0, "SESSION_LIFETIME must be positive")
+	check(c.SessionIdleTimeout > 0, "SESSION_IDLE_TIMEOUT must be positive")
+	check(c.SessionRefreshInterval > 0 && c.SessionRefreshInterval < c.SessionIdleTimeout,
+		"SESSION_REFRESH_INTERVAL must be positive and shorter than SESSION_IDLE_TIMEOUT")
+	check(c.BcryptCost >= password.MinCost && c.BcryptCost <= 31, "BCRYPT_COST must be between %d and 31 (got %d)", password.MinCost, c.BcryptCost)
+	check(c.MaxBodyBytes >= 1024, "MAX_BODY_BYTES must be at least 1024")
+	check(c.HSTSMaxAge >= 0, "HSTS_MAX_AGE must not be negative")
+	check(c.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
+	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT must be text or json")
+	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
+	check(c.Redis.MaxActive > 0 && c.Redis.MaxIdle >= 0, "REDIS_MAX_ACTIVE must be positive and REDIS_MAX_IDLE not negative")
+	return errors.Join(errs...)
+}
+
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *field(c) = v; return nil }
+}
+
+func list(field func(*Config) *[]string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		*field(c) = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				*field(c) = append(*field(c), s)
+			}
+		}
+		return nil
+	}
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("not a boolean (use true or false)")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func integer(field func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return errors.New("not a whole number")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func int64v(field func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return errors.New("not a whole number")
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func duration(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return errors.New("not a duration (e.g. 30m, 12h)")
+		}
+		*field(c) = d
+		return nil
+	}
+}

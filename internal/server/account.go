@@ -1,0 +1,47 @@
+package server
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/sessionauth/authd/internal/session"
+)
+
+// handleHome is the public home page: who is signed in, or a sign-in link.
+func (a *app) handleHome(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "home", a.page(r, "Home"))
+}
+
+// handleAccount shows the signed-in user and their session's clocks.
+func (a *app) handleAccount(w http.ResponseWriter, r *http.Request) {
+	a.render(w, r, http.StatusOK, "account", a.page(r, "Your account"))
+}
+
+// handleMe is the JSON view of the signed-in user.
+func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
+	info, err := a.Sessions.Current(r.Context())
+	if err != nil {
+		// requireUser let the request through, so this cannot happen; answer
+		// as it would rather than panic.
+		a.unavailable(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": userJSON(info)})
+}
+
+// sessionUser is the JSON form of the signed-in user.
+type sessionUser struct {
+	ID         int64     `json:"id"`
+	Name       string    `json:"name"`
+	SignedInAt time.Time `json:"signed_in_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+func userJSON(info session.Info) sessionUser {
+	return sessionUser{
+		ID:         info.UserID,
+		Name:       info.Name,
+		SignedInAt: info.SignedInAt.UTC().Truncate(time.Second),
+		ExpiresAt:  info.Expires.UTC().Truncate(time.Second),
+	}
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/web"
+)
+
+// pageData is what every template sees.
+type pageData struct {
+	Title         string
+	User          *session.Info // nil when signed out
+	Session       session.Info
+	SignupEnabled bool
+	Notice        string
+	Message       string
+	Form          *formView
+}
+
+// formView re-shows a form after a failed submission: the user's input
+// (never the password) and what was wrong with it.
+type formView struct {
+	Username string
+	Next     string
+	Error    string
+	Fields   map[string]string
+}
+
+// parsePages parses each page together with the base layout, once, at start.
+func parsePages() (map[string]*template.Template, error) {
+	files, err := fs.Glob(web.Files, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	pages := make(map[string]*template.Template)
+	for _, f := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(f, "templates/"), ".html")
+		if name == "base" {
+			continue
+		}
+		t, err := template.ParseFS(web.Files, "templates/base.html", f)
+		if err != nil {
+			return nil, fmt.Errorf("server: parse template %s: %w", f, err)
+		}
+		pages[name] = t
+	}
+	return pages, nil
+}
+
+// page returns the data common to every page for this request.
+func (a *app) page(r *http.Request, title string) *pageData {
+	d := &pageData{Title: title, SignupEnabled: a.SignupEnabled}
+	info, err := a.Sessions.Current(r.Context())
+	switch {
+	case err == nil:
+		d.User, d.Session = &info, info
+	case errors.Is(err, session.ErrUnavailable):
+		d.Notice = "Sign-in is temporarily unavailable; please try again in a moment."
+	}
+	return d
+}
+
+// render writes a page with the given status. It renders into a buffer
+// first, so that a template error becomes a clean 500, not half a page.
+func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name string, data *pageData) {
+	t, ok := a.pages[name]
+	if !ok {
+		a.serverError(w, r, fmt.Errorf("server: no page %q", name))
+		return
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "base", data); err != nil {
+		a.serverError(w, r, fmt.Errorf("server: render %s: %w", name, err))
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
+
+// writeJSON writes v as a JSON response.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only values built by this package are encoded; none can fail.
+		status, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// wantsJSON reports whether the client asked for JSON rather than HTML.
+func wantsJSON(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") ||
+		strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// fail answers with a status and a message meant for the user, as an error
+// page or as {"error": msg}.
+func (a *app) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if wantsJSON(r) {
+		writeJSON(w, status, map[string]string{"error": msg})
+		return
+	}
+	d := a.page(r, http.StatusText(status))
+	d.Message = msg
+	a.render(w, r, status, "error", d)
+}
+
+// serverError logs an unexpected failure once and shows a generic 500; the
+// cause never reaches the client.
+func (a *app) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	a.logger(r).Error("internal error", "err", err)
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+		return
+	}
+	// Not through render: the failure may be in the templates themselves.
+	http.Error(w, "Something went wrong on our side. Please try again.", http.StatusInternalServerError)
+}
+
+// unavailable logs a failure of Redis or the database once and answers 503.
+func (a *app) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	a.logger(r).Warn("dependency unavailable", "err", err)
+	w.Header().Set("Retry-After", "5")
+	a.fail(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
+}

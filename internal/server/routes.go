@@ -1,0 +1,53 @@
+package server
+
+import (
+	"io/fs"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sessionauth/authd/web"
+)
+
+// routes is the one place that shows every URL and its middleware. Routes
+// outside the requireUser group are public; TestEveryRouteIsPublicOrProtected
+// keeps that list honest.
+func (a *app) routes() (http.Handler, error) {
+	static, err := fs.Sub(web.Files, "static")
+	if err != nil {
+		return nil, err
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range a.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return nil, err
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(a.handleCrossOrigin))
+
+	r := chi.NewRouter()
+	r.Use(a.logRequests, a.recoverPanic, a.secureHeaders, a.limitBody, cop.Handler, a.Sessions.Middleware)
+	r.NotFound(a.handleNotFound)
+	r.MethodNotAllowed(a.handleMethodNotAllowed)
+
+	// Public.
+	r.Get("/", a.handleHome)
+	r.Get("/login", a.handleLoginForm)
+	r.Post("/login", a.handleLoginSubmit)
+	if a.SignupEnabled {
+		r.Get("/signup", a.handleSignupForm)
+		r.Post("/signup", a.handleSignupSubmit)
+	}
+	r.Post("/logout", a.handleLogout)
+	r.Get("/healthz", a.handleHealth)
+	r.Get("/readyz", a.handleReady)
+	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+
+	// Signed in only.
+	r.Group(func(r chi.Router) {
+		r.Use(a.requireUser)
+		r.Get("/account", a.handleAccount)
+		r.Get("/api/me", a.handleMe)
+	})
+	return r, nil
+}

@@ -1,0 +1,66 @@
+// Package server is the HTTP face of authd: routes, handlers, middleware and
+// page rendering. It holds no state of its own beyond its dependencies.
+package server
+
+import (
+	"database/sql"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/user"
+)
+
+// Config holds what the handlers depend on and the few settings that shape
+// their behaviour.
+type Config struct {
+	Log      *slog.Logger
+	Users    *user.Store
+	Sessions *session.Manager
+	Hasher   *password.Hasher
+	// DB and Redis are pinged by /readyz.
+	DB    *sql.DB
+	Redis *redis.Pool
+
+	// SignupEnabled serves /signup; when false it is 404.
+	SignupEnabled bool
+	// MaxBodyBytes caps request bodies; larger ones get 413.
+	MaxBodyBytes int64
+	// HSTSMaxAge, when positive, sends Strict-Transport-Security.
+	HSTSMaxAge int
+	// TrustedOrigins are other origins allowed to send state-changing
+	// requests (e.g. "https://app.example.com").
+	TrustedOrigins []string
+}
+
+// app carries the dependencies of every handler.
+type app struct {
+	Config
+	pages map[string]*template.Template
+	ids   *requestIDs
+}
+
+// New returns the server's handler with every route and middleware in place.
+func New(cfg Config) (http.Handler, error) {
+	if cfg.Log == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Hasher == nil || cfg.DB == nil || cfg.Redis == nil {
+		return nil, errors.New("server: every dependency must be set")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := newRequestIDs()
+	if err != nil {
+		return nil, err
+	}
+	a := &app{Config: cfg, pages: pages, ids: ids}
+	return a.routes()
+}

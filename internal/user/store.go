@@ -1,0 +1,160 @@
+package user
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Store keeps users in a SQL database migrated by package database. Its SQL
+// is written once for both SQLite and PostgreSQL: both accept $N
+// placeholders and INSERT … ON CONFLICT … RETURNING.
+type Store struct {
+	db *sql.DB
+}
+
+// NewStore returns a Store backed by db.
+func NewStore(db *sql.DB) *Store {
+	return &Store{db: db}
+}
+
+// Create adds a user with the given name and password hash and returns it.
+// It fails with an ErrInvalidName error if the name breaks the naming rules
+// and with ErrDuplicateName if the name is taken in any letter case.
+func (s *Store) Create(ctx context.Context, name, passwordHash string) (User, error) {
+	display, key, err := NormalizeName(name)
+	if err != nil {
+		return User{}, err
+	}
+	if passwordHash == "" {
+		// A caller bug, not a user error: refuse rather than store an
+		// account nobody can log in to.
+		return User{}, errors.New("user: create: empty password hash")
+	}
+	now := time.Now().Unix()
+
+	// DO NOTHING instead of catching the unique violation keeps the error
+	// handling driver-independent and the transaction healthy; a conflict
+	// simply returns no row.
+	const q = `
+		INSERT INTO users (name, name_key, password_hash, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name_key) DO NOTHING
+		RETURNING id`
+	var id int64
+	err = s.db.QueryRowContext(ctx, q, display, key, passwordHash, now, now).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrDuplicateName
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("user: create: %w", err)
+	}
+	return User{
+		ID:           id,
+		Name:         display,
+		PasswordHash: passwordHash,
+		CreatedAt:    time.Unix(now, 0).UTC(),
+		UpdatedAt:    time.Unix(now, 0).UTC(),
+	}, nil
+}
+
+// ByName returns the user whose name matches name in any letter case. A name
+// that breaks the naming rules cannot exist, so it yields ErrNotFound.
+func (s *Store) ByName(ctx context.Context, name string) (User, error) {
+	_, key, err := NormalizeName(name)
+	if err != nil {
+		return User{}, ErrNotFound
+	}
+	const q = `
+		SELECT id, name, password_hash, created_at, updated_at
+		FROM users
+		WHERE name_key = $1`
+	u, err := scanUser(s.db.QueryRowContext(ctx, q, key))
+	if err != nil {
+		return User{}, fmt.Errorf("user: find by name: %w", err)
+	}
+	return u, nil
+}
+
+// ByID returns the user with the given ID, or ErrNotFound.
+func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
+	const q = `
+		SELECT id, name, password_hash, created_at, updated_at
+		FROM users
+		WHERE id = $1`
+	u, err := scanUser(s.db.QueryRowContext(ctx, q, id))
+	if err != nil {
+		return User{}, fmt.Errorf("user: find by id: %w", err)
+	}
+	return u, nil
+}
+
+// SetPasswordHash replaces the password hash of the user with the given ID
+// and bumps its UpdatedAt; an unknown ID yields ErrNotFound.
+func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) error {
+	if hash == "" {
+		return errors.New("user: set password hash: empty hash")
+	}
+	const q = `
+		UPDATE users
+		SET password_hash = $1, updated_at = $2
+		WHERE id = $3`
+	res, err := s.db.ExecContext(ctx, q, hash, time.Now().Unix(), id)
+	if err != nil {
+		return fmt.Errorf("user: set password hash: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("user: set password hash: %w", err)
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// List returns every user, oldest account (lowest ID) first.
+func (s *Store) List(ctx context.Context) ([]User, error) {
+	const q = `
+		SELECT id, name, password_hash, created_at, updated_at
+		FROM users
+		ORDER BY id`
+	rows, err := s.db.QueryContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("user: list: %w", err)
+	}
+	defer rows.Close()
+	var users []User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("user: list: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("user: list: %w", err)
+	}
+	return users, nil
+}
+
+// scanUser reads one row of (id, name, password_hash, created_at,
+// updated_at), mapping sql.ErrNoRows to ErrNotFound.
+func scanUser(row interface{ Scan(...any) error }) (User, error) {
+	var (
+		u                User
+		created, updated int64
+	)
+	err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, err
+	}
+	u.CreatedAt = time.Unix(created, 0).UTC()
+	u.UpdatedAt = time.Unix(updated, 0).UTC()
+	return u, nil
+}
