@@ -1,0 +1,233 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/testenv"
+	"github.com/sessionauth/authd/internal/user"
+)
+
+// testServer is the real handler over a real redis-server (started for the
+// test on its own port) and a real SQLite file.
+type testServer struct {
+	*httptest.Server
+	redis  *testenv.Redis
+	pool   *redis.Pool
+	db     *sql.DB
+	users  *user.Store
+	hasher *password.Hasher
+	logs   *syncBuffer
+	prefix string
+}
+
+type testOptions struct {
+	session  session.Config
+	cost     int
+	signup   bool
+	maxBody  int64
+	redisArg []string
+}
+
+func newTestServer(t *testing.T, opts ...func(*testOptions)) *testServer {
+	t.Helper()
+	o := testOptions{
+		session: session.Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, RefreshInterval: time.Minute},
+		cost:    password.MinCost,
+		signup:  true,
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	ts := &testServer{redis: testenv.StartRedis(t, o.redisArg...), logs: &syncBuffer{}, prefix: "test:session:"}
+	ts.pool = ts.redis.Pool(t)
+	o.session.KeyPrefix = ts.prefix
+
+	ctx := context.Background()
+	db, dialect, err := database.Open(ctx, testenv.SQLiteURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := database.Migrate(ctx, db, dialect); err != nil {
+		t.Fatal(err)
+	}
+	ts.db, ts.users = db, user.NewStore(db)
+
+	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ts.hasher, err = password.NewHasher(o.cost, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions, err := session.NewManager(ts.pool, o.session, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{
+		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
+		DB: db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.Server = httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", ts.logs.String())
+		}
+	})
+	return ts
+}
+
+// client is a curl-like client with a cookie jar that does not follow redirects.
+type client struct {
+	t    *testing.T
+	base string
+	http *http.Client
+}
+
+func (ts *testServer) client(t *testing.T) *client {
+	jar, _ := cookiejar.New(nil)
+	return &client{t: t, base: ts.URL, http: &http.Client{
+		Jar:           jar,
+		Timeout:       30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// do sends a request; header pairs follow the body ("Accept", "application/json").
+func (c *client) do(method, path string, body io.Reader, header ...string) *http.Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	c.t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+func (c *client) get(path string, header ...string) *http.Response {
+	c.t.Helper()
+	return c.do(http.MethodGet, path, nil, header...)
+}
+
+func (c *client) postForm(path string, form url.Values, header ...string) *http.Response {
+	c.t.Helper()
+	return c.do(http.MethodPost, path, strings.NewReader(form.Encode()),
+		append([]string{"Content-Type", "application/x-www-form-urlencoded"}, header...)...)
+}
+
+func (c *client) login(name, pw string, header ...string) *http.Response {
+	c.t.Helper()
+	return c.postForm("/login", url.Values{"username": {name}, "password": {pw}}, header...)
+}
+
+// sessionCookie returns the session_id cookie the jar holds, or "".
+func (c *client) sessionCookie() string {
+	u, _ := url.Parse(c.base)
+	for _, ck := range c.http.Jar.Cookies(u) {
+		if ck.Name == session.CookieName {
+			return ck.Value
+		}
+	}
+	return ""
+}
+
+// setCookie replaces the jar's session cookie, as a replaying attacker would.
+func (c *client) setCookie(value string) {
+	u, _ := url.Parse(c.base)
+	c.http.Jar.SetCookies(u, []*http.Cookie{{Name: session.CookieName, Value: value, Path: "/"}})
+}
+
+// addUser creates a user directly in the store.
+func (ts *testServer) addUser(t *testing.T, name, pw string) user.User {
+	t.Helper()
+	h, err := ts.hasher.Hash(context.Background(), pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := ts.users.Create(context.Background(), name, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// signedIn returns a client signed in as a new user.
+func (ts *testServer) signedIn(t *testing.T, name, pw string) *client {
+	t.Helper()
+	ts.addUser(t, name, pw)
+	c := ts.client(t)
+	if resp := c.login(name, pw); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign in %s: status %d, want 303", name, resp.StatusCode)
+	}
+	return c
+}
+
+// sessionKeys lists the session keys in the test's Redis.
+func (ts *testServer) sessionKeys(t *testing.T) []string {
+	t.Helper()
+	keys, err := redis.Strings(ts.redis.Conn(t).Do("KEYS", ts.prefix+"*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func body(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func wantStatus(t *testing.T, resp *http.Response, want int) {
+	t.Helper()
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body: %.300s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, body(t, resp))
+	}
+}
+
+// syncBuffer collects log output from concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
