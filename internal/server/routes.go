@@ -41,7 +41,7 @@ func (a *app) routes() (http.Handler, error) {
 	r.Post("/logout", a.handleLogout)
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
-	r.Handle("/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 
 	// Signed in only.
 	r.Group(func(r chi.Router) {
