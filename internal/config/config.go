@@ -102,16 +102,14 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 			return s.set(&c, v)
 		})
 	}
-	if err := errors.Join(errs...); err != nil {
-		return c, err
-	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.TLS() {
 		c.CookieSecure = true
 	}
-	return c, c.validate()
+	// Report every problem at once, so one run shows all there is to fix.
+	return c, errors.Join(append(errs, c.validate())...)
 }
 
 func (c Config) validate() error {

@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessionauth/authd/internal/testenv"
+)
+
+// TestServeWholeProgram runs the real program in-process: "user add" with the
+// password on stdin, then "serve" on a free port, a sign-in over HTTP, and a
+// graceful shutdown when the context ends.
+func TestServeWholeProgram(t *testing.T) {
+	r := testenv.StartRedis(t)
+	env := map[string]string{
+		"DATABASE_URL": testenv.SQLiteURL(t),
+		"REDIS_URL":    r.URL,
+		"BCRYPT_COST":  "10",
+		"LISTEN_ADDR":  "127.0.0.1:0",
+	}
+	getenv := func(k string) string { return env[k] }
+	var out strings.Builder
+	err := Run(context.Background(), Env{
+		Args: []string{"user", "add", "alice"}, Getenv: getenv,
+		Stdin: strings.NewReader("correct horse\n"), Stdout: &out, Stderr: io.Discard,
+	})
+	if err != nil || !strings.Contains(out.String(), `created user "alice"`) {
+		t.Fatalf("user add: %v, output %q", err, out.String())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, w := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Env{Args: []string{"serve"}, Getenv: getenv, Stdin: strings.NewReader(""), Stdout: w, Stderr: io.Discard})
+		w.Close()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the listen line: %v (serve: %v)", err, <-done)
+	}
+	base := strings.TrimSpace(strings.TrimPrefix(line, "authd listening on "))
+	go io.Copy(io.Discard, stdout)
+
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.PostForm(base+"/login", url.Values{"username": {"alice"}, "password": {"correct horse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/account" {
+		t.Fatalf("sign-in through the real program ended at %s with %d", resp.Request.URL, resp.StatusCode)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve returned %v after shutdown, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+}
+
+func TestUsageAndConfigErrors(t *testing.T) {
+	run := func(args []string, env map[string]string) (error, string) {
+		var stderr strings.Builder
+		err := Run(context.Background(), Env{Args: args, Getenv: func(k string) string { return env[k] },
+			Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr})
+		if err != nil {
+			return err, err.Error() + stderr.String()
+		}
+		return nil, stderr.String()
+	}
+	if err, _ := run(nil, nil); !IsUsage(err) {
+		t.Fatalf("no arguments: %v, want a usage error", err)
+	}
+	if err, _ := run([]string{"frobnicate"}, nil); !IsUsage(err) {
+		t.Fatalf("unknown command: %v", err)
+	}
+	err, msg := run([]string{"serve"}, map[string]string{"BCRYPT_COST": "4", "REDIS_URL": "http://x", "SESSION_LIFETIME": "soon"})
+	for _, want := range []string{"BCRYPT_COST", "REDIS_URL", "SESSION_LIFETIME"} {
+		if err == nil || !strings.Contains(msg, want) {
+			t.Errorf("bad configuration: error %q does not name %s", msg, want)
+		}
+	}
+}
