@@ -45,7 +45,7 @@ type testOptions struct {
 	redisArg []string
 }
 
-func newTestServer(t *testing.T, opts ...func(*testOptions)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	t.Helper()
 	o := testOptions{
 		session: session.Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, RefreshInterval: time.Minute},
@@ -98,12 +98,12 @@ func newTestServer(t *testing.T, opts ...func(*testOptions)) *testServer {
 
 // client is a curl-like client with a cookie jar that does not follow redirects.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	http *http.Client
 }
 
-func (ts *testServer) client(t *testing.T) *client {
+func (ts *testServer) client(t testing.TB) *client {
 	jar, _ := cookiejar.New(nil)
 	return &client{t: t, base: ts.URL, http: &http.Client{
 		Jar:           jar,
@@ -164,7 +164,7 @@ func (c *client) setCookie(value string) {
 }
 
 // addUser creates a user directly in the store.
-func (ts *testServer) addUser(t *testing.T, name, pw string) user.User {
+func (ts *testServer) addUser(t testing.TB, name, pw string) user.User {
 	t.Helper()
 	h, err := ts.hasher.Hash(context.Background(), pw)
 	if err != nil {
@@ -178,7 +178,7 @@ func (ts *testServer) addUser(t *testing.T, name, pw string) user.User {
 }
 
 // signedIn returns a client signed in as a new user.
-func (ts *testServer) signedIn(t *testing.T, name, pw string) *client {
+func (ts *testServer) signedIn(t testing.TB, name, pw string) *client {
 	t.Helper()
 	ts.addUser(t, name, pw)
 	c := ts.client(t)
@@ -189,7 +189,7 @@ func (ts *testServer) signedIn(t *testing.T, name, pw string) *client {
 }
 
 // sessionKeys lists the session keys in the test's Redis.
-func (ts *testServer) sessionKeys(t *testing.T) []string {
+func (ts *testServer) sessionKeys(t testing.TB) []string {
 	t.Helper()
 	keys, err := redis.Strings(ts.redis.Conn(t).Do("KEYS", ts.prefix+"*"))
 	if err != nil {
@@ -198,7 +198,7 @@ func (ts *testServer) sessionKeys(t *testing.T) []string {
 	return keys
 }
 
-func body(t *testing.T, resp *http.Response) string {
+func body(t testing.TB, resp *http.Response) string {
 	t.Helper()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
@@ -207,7 +207,7 @@ func body(t *testing.T, resp *http.Response) string {
 	return string(b)
 }
 
-func wantStatus(t *testing.T, resp *http.Response, want int) {
+func wantStatus(t testing.TB, resp *http.Response, want int) {
 	t.Helper()
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: status %d, want %d; body: %.300s", resp.Request.Method, resp.Request.URL.Path, resp.StatusCode, want, body(t, resp))
