@@ -105,6 +105,9 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 			return nil
 		}
 		u, err := users.ByName(ctx, name)
+		if errors.Is(err, user.ErrNotFound) {
+			return fmt.Errorf("no user named %q", name)
+		}
 		if err != nil {
 			return err
 		}

@@ -89,14 +89,14 @@ func settings() []setting {
 // flags of fs), and validates the result.
 func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
 	var c Config
-	var errs []error
+	envErrs := map[string]error{} // by flag name: a flag may override a bad value
 	for _, s := range settings() {
 		v := s.def
 		if e := getenv(s.env); e != "" {
 			v = e
 		}
 		if err := s.set(&c, v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", s.env, v, err))
+			envErrs[s.flag] = fmt.Errorf("%s=%q: %w", s.env, v, err)
 		}
 		fs.Func(s.flag, fmt.Sprintf("%s (env %s, default %q)", s.help, s.env, s.def), func(v string) error {
 			return s.set(&c, v)
@@ -105,10 +105,17 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
 	if c.TLS() {
 		c.CookieSecure = true
 	}
 	// Report every problem at once, so one run shows all there is to fix.
+	var errs []error
+	for _, s := range settings() {
+		if err := envErrs[s.flag]; err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return c, errors.Join(append(errs, c.validate())...)
 }
 
@@ -132,7 +139,7 @@ func (c Config) validate() error {
 	check(c.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT must be text or json")
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
-	check(c.Redis.MaxActive > 0 && c.Redis.MaxIdle >= 0, "REDIS_MAX_ACTIVE must be positive and REDIS_MAX_IDLE not negative")
+	check(c.Redis.MaxActive > 0 && c.Redis.MaxIdle > 0, "REDIS_MAX_ACTIVE and REDIS_MAX_IDLE must be positive")
 	return errors.Join(errs...)
 }
 

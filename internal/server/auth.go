@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/user"
 )
@@ -120,6 +121,12 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.formError(w, r, "signup", "Sign up", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
 		return
 	}
+	// Without Redis the new user could not be signed in: refuse before
+	// creating the account rather than leave the name taken behind a 503.
+	if err := redispool.Ping(r.Context(), a.Redis); err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
 	hash, err := a.Hasher.Hash(r.Context(), c.Password)
 	if err != nil {
 		a.unavailable(w, r, err)
@@ -137,7 +144,9 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	a.audit(r, "sign_up", "success", u.ID)
 	if err := a.Sessions.SignIn(r.Context(), w, u.ID, u.Name); err != nil {
-		a.unavailable(w, r, err)
+		a.logger(r).Warn("sign-in after sign-up", "user_id", u.ID, "err", err)
+		w.Header().Set("Retry-After", "5")
+		a.fail(w, r, http.StatusServiceUnavailable, "Your account was created, but signing you in failed. Please sign in again in a moment.")
 		return
 	}
 	a.audit(r, "sign_in", "success", u.ID)

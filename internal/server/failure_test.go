@@ -1,14 +1,20 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sessionauth/authd/internal/user"
 )
 
 func TestRedisDownThenBack(t *testing.T) {
+	t.Parallel() // mostly waiting on clocks
 	ts := newTestServer(t)
 	c := ts.signedIn(t, "alice", "password one")
 	anon := ts.client(t)
@@ -24,6 +30,11 @@ func TestRedisDownThenBack(t *testing.T) {
 	// Signing in or out cannot be done honestly without Redis.
 	wantStatus(t, anon.login("alice", "password one"), http.StatusServiceUnavailable)
 	wantStatus(t, c.postForm("/logout", nil), http.StatusServiceUnavailable)
+	// Sign-up refuses before creating an account it could not sign in to.
+	wantStatus(t, anon.postForm("/signup", url.Values{"username": {"bob"}, "password": {"password two"}}), http.StatusServiceUnavailable)
+	if _, err := ts.users.ByName(context.Background(), "bob"); !errors.Is(err, user.ErrNotFound) {
+		t.Fatalf("sign-up with Redis down created the user (lookup: %v)", err)
+	}
 	// Public pages still work, and readiness says what is wrong.
 	resp = anon.get("/")
 	wantStatus(t, resp, http.StatusOK)
@@ -75,6 +86,7 @@ func TestDatabaseDown(t *testing.T) {
 }
 
 func TestStalledRedisTimesOut(t *testing.T) {
+	t.Parallel() // mostly waiting on clocks
 	ts := newTestServer(t, func(o *testOptions) { o.redisArg = []string{"--enable-debug-command", "yes"} })
 	c := ts.signedIn(t, "alice", "password one")
 	// DEBUG SLEEP blocks the server; the pool's read timeout (2s in the

@@ -12,6 +12,7 @@ import (
 )
 
 func TestIdleTimeout(t *testing.T) {
+	t.Parallel() // mostly waiting on clocks
 	ts := newTestServer(t, func(o *testOptions) {
 		o.session = session.Config{Lifetime: time.Hour, IdleTimeout: 1500 * time.Millisecond, RefreshInterval: 100 * time.Millisecond}
 	})
@@ -31,6 +32,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestAbsoluteLifetime(t *testing.T) {
+	t.Parallel() // mostly waiting on clocks
 	ts := newTestServer(t, func(o *testOptions) {
 		o.session = session.Config{Lifetime: 2 * time.Second, IdleTimeout: time.Second, RefreshInterval: 50 * time.Millisecond}
 	})

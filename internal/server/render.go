@@ -98,10 +98,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// wantsJSON reports whether the client asked for JSON rather than HTML.
+// wantsJSON reports whether the client asked for JSON rather than HTML: by
+// path, by Accept, or by sending JSON itself.
 func wantsJSON(r *http.Request) bool {
 	return strings.HasPrefix(r.URL.Path, "/api/") ||
-		strings.Contains(r.Header.Get("Accept"), "application/json")
+		strings.Contains(r.Header.Get("Accept"), "application/json") ||
+		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
 }
 
 // fail answers with a status and a message meant for the user, as an error

@@ -126,7 +126,7 @@ func TestHostileInputNeverFails(t *testing.T) {
 	}
 	for _, path := range []string{"/login", "/signup"} {
 		for _, field := range []string{"username", "password", "next"} {
-			for _, v := range values {
+			for i, v := range values {
 				// The other fields stay wrong (a short password; for the
 				// password field, a taken name), so no value can succeed.
 				form := url.Values{"username": {"nobody"}, "password": {"short"}, "next": {"/"}}
@@ -134,7 +134,8 @@ func TestHostileInputNeverFails(t *testing.T) {
 					form.Set("username", "alice")
 				}
 				form.Set(field, v)
-				for _, accept := range []string{"text/html", "application/json"} {
+				// HTML and JSON in turn: each value costs a bcrypt comparison.
+				for _, accept := range []string{"text/html", "application/json"}[i%2:][:1] {
 					resp := ts.client(t).postForm(path, form, "Accept", accept)
 					if resp.StatusCode < 400 || resp.StatusCode >= 500 {
 						t.Errorf("%s %s=%.20q (%s): status %d, want 4xx", path, field, v, accept, resp.StatusCode)
