@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sessionauth/authd/internal/database"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/server"
@@ -32,15 +31,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer stop()
 
 	// The database is needed before anything else: migrations run first.
-	db, dialect, err := database.Open(ctx, cfg.DatabaseURL)
+	db, dialect, applied, err := openDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	applied, err := database.Migrate(ctx, db, dialect)
-	if err != nil {
-		return err
-	}
 	log.Info("database ready", "dialect", dialect, "migrations_applied", len(applied))
 
 	// Redis may be down at start: the server still starts, answers 503 where

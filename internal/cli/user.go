@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -18,21 +19,32 @@ import (
 	"github.com/sessionauth/authd/internal/user"
 )
 
+// openDatabase opens the user database and applies pending migrations,
+// returning the versions it applied.
+func openDatabase(ctx context.Context, url string) (*sql.DB, database.Dialect, []int64, error) {
+	db, dialect, err := database.Open(ctx, url)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	applied, err := database.Migrate(ctx, db, dialect)
+	if err != nil {
+		db.Close()
+		return nil, "", nil, err
+	}
+	return db, dialect, applied, nil
+}
+
 // migrate applies pending migrations and reports the schema version.
 func migrate(ctx context.Context, env Env, args []string) error {
 	cfg, err := loadConfig(env, "migrate", args)
 	if err != nil {
 		return err
 	}
-	db, dialect, err := database.Open(ctx, cfg.DatabaseURL)
+	db, dialect, applied, err := openDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	applied, err := database.Migrate(ctx, db, dialect)
-	if err != nil {
-		return err
-	}
 	v, err := database.Version(ctx, db, dialect)
 	if err != nil {
 		return err
@@ -61,14 +73,11 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, dialect, err := database.Open(ctx, cfg.DatabaseURL)
+	db, _, _, err := openDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if _, err := database.Migrate(ctx, db, dialect); err != nil {
-		return err
-	}
 	users := user.NewStore(db)
 
 	switch sub {
