@@ -132,7 +132,13 @@ func TestSignInRenewsTokenAndNeverAdoptsClientToken(t *testing.T) {
 		t.Fatal("second sign-in kept the token")
 	}
 	other.setCookie(first)
-	wantStatus(t, other.get("/api/me"), http.StatusUnauthorized)
+	resp := other.get("/api/me")
+	wantStatus(t, resp, http.StatusUnauthorized)
+	// A tab still using the old token must not clear the cookie: its answer
+	// could arrive after the sign-in's and delete the new cookie.
+	if sc := resp.Header.Values("Set-Cookie"); len(sc) != 0 {
+		t.Fatalf("request with a stale token set cookies %q", sc)
+	}
 	if n := len(ts.sessionKeys(t)); n != 1 {
 		t.Fatalf("%d session keys, want 1: the old session must be deleted", n)
 	}
@@ -302,5 +308,7 @@ func TestJSONSignIn(t *testing.T) {
 	}
 	wantStatus(t, c.do(http.MethodPost, "/login", strings.NewReader(`{"username":`),
 		"Content-Type", "application/json", "Accept", "application/json"), http.StatusBadRequest)
+	wantStatus(t, c.do(http.MethodPost, "/login", strings.NewReader(`{"username":"alice","password":"password one"} {"x":1}`),
+		"Content-Type", "Application/JSON"), http.StatusBadRequest)
 	wantStatus(t, c.get("/api/me"), http.StatusOK)
 }

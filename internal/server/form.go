@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,11 +32,14 @@ func isMaxBytes(err error) bool {
 // errTooLarge over the body cap, or with a plain message for malformed input.
 func decodeCredentials(r *http.Request) (credentials, error) {
 	var c credentials
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt == "application/json" {
+	if isJSONBody(r) {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&c); err != nil {
+		err := dec.Decode(&c)
+		if err == nil && dec.More() {
+			err = errors.New("data after the JSON object")
+		}
+		if err != nil {
 			if isMaxBytes(err) {
 				return c, errTooLarge
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -102,8 +103,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // path, by Accept, or by sending JSON itself.
 func wantsJSON(r *http.Request) bool {
 	return strings.HasPrefix(r.URL.Path, "/api/") ||
-		strings.Contains(r.Header.Get("Accept"), "application/json") ||
-		strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
+		strings.Contains(strings.ToLower(r.Header.Get("Accept")), "application/json") ||
+		isJSONBody(r)
+}
+
+// isJSONBody reports whether the request body is declared as JSON.
+func isJSONBody(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/json"
 }
 
 // fail answers with a status and a message meant for the user, as an error

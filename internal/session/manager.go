@@ -144,6 +144,11 @@ func (m *Manager) Current(ctx context.Context) (Info, error) {
 // sign-in is worthless after it), and sets the cookie. It must run inside
 // Middleware.
 func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, userID int64, name string) error {
+	if st := stateFrom(ctx); st.err != nil {
+		// The request's own session could not be loaded, so it could not be
+		// deleted either: signing in now could leave it alive beside the new one.
+		return st.err
+	}
 	if err := m.scs.RenewToken(ctx); err != nil {
 		return m.storeErr("renew token", err)
 	}

@@ -21,7 +21,7 @@ const tokenLen = 43
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie, Authorization")
-		token, fromCookie := requestToken(r)
+		token := requestToken(r)
 		st := &state{}
 		ctx := context.WithValue(r.Context(), stateKey{}, st)
 
@@ -30,8 +30,8 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		case err == nil:
 			m.check(loaded, st)
 		case errors.Is(err, errStore):
+			// Logged by whoever needed the session (a 503), not here.
 			st.err = m.storeErr("load", err)
-			m.log.WarnContext(ctx, "session store unavailable", "err", err)
 		default:
 			// The record exists but cannot be decoded: treat the request as
 			// signed out and drop the record, so it cannot fail later ones.
@@ -45,9 +45,8 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			// Loading the empty token never touches the store.
 			loaded, _ = m.scs.Load(ctx, "")
 		}
-		if fromCookie && !st.signedIn && st.err == nil {
-			m.writeCookie(w, "", time.Time{}) // stale cookie: tell the browser to drop it
-		}
+		// A stale cookie is left alone: clearing it here could race with a
+		// sign-in in another tab and delete the cookie that sign-in just set.
 		next.ServeHTTP(w, r.WithContext(loaded))
 	})
 }
@@ -95,14 +94,14 @@ func (m *Manager) check(ctx context.Context, st *state) {
 // Authorization: Bearer header, if it is well formed. Anything else is
 // ignored, so malformed input never reaches Redis. A token in the URL is
 // never accepted.
-func requestToken(r *http.Request) (token string, fromCookie bool) {
+func requestToken(r *http.Request) string {
 	if c, err := r.Cookie(CookieName); err == nil {
-		return validToken(c.Value), true
+		return validToken(c.Value)
 	}
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-		return validToken(strings.TrimSpace(tok)), false
+		return validToken(strings.TrimSpace(tok))
 	}
-	return "", false
+	return ""
 }
 
 func validToken(s string) string {

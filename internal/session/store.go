@@ -24,7 +24,8 @@ var (
 // expiry on the key), and differs in two ways that matter:
 //
 //   - every call takes its connection and runs its command with the request's
-//     context, so a request never waits on Redis past its own deadline;
+//     context, so a request waiting for a free connection gives up when its
+//     context ends (each command is also bounded by the pool's timeouts);
 //   - a commit never brings a deleted session back. scs rewrites a session
 //     after a request has loaded it; redisstore's unconditional SET would
 //     resurrect a session that a sign-out deleted in the meantime. Updates here
