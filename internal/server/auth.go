@@ -46,7 +46,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	u, err := a.authenticate(r.Context(), c.Username, c.Password)
+	u, err := a.authenticate(r.Context(), a.logger(r), c.Username, c.Password)
 	switch {
 	case errors.Is(err, password.ErrMismatch):
 		a.audit(r, "sign_in", "failure", u.ID)
@@ -61,18 +61,24 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.audit(r, "sign_in", "success", u.ID)
+	a.signedIn(w, r, http.StatusOK, nextOr(c.Next, "/account"))
+}
+
+// signedIn answers a request that has just started a session: the user as
+// JSON with jsonStatus, or a redirect to target.
+func (a *app) signedIn(w http.ResponseWriter, r *http.Request, jsonStatus int, target string) {
 	if wantsJSON(r) {
 		info, _ := a.Sessions.Current(r.Context())
-		writeJSON(w, http.StatusOK, map[string]any{"user": userJSON(info)})
+		writeJSON(w, jsonStatus, map[string]any{"user": userJSON(info)})
 		return
 	}
-	http.Redirect(w, r, nextOr(c.Next, "/account"), http.StatusSeeOther)
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // authenticate returns the user whose name and password these are, or
 // password.ErrMismatch. Any other error means a dependency failed. On a
 // mismatch for a known user, the returned User carries its id for the audit log.
-func (a *app) authenticate(ctx context.Context, name, pw string) (user.User, error) {
+func (a *app) authenticate(ctx context.Context, log *slog.Logger, name, pw string) (user.User, error) {
 	u, err := a.Users.ByName(ctx, name)
 	if errors.Is(err, user.ErrNotFound) {
 		return user.User{}, a.Hasher.VerifyDummy(ctx, pw)
@@ -88,9 +94,9 @@ func (a *app) authenticate(ctx context.Context, name, pw string) (user.User, err
 		// The configured cost changed since this hash was made. Failing to
 		// upgrade it must not fail the sign-in: the old hash still works.
 		if h, err := a.Hasher.Hash(ctx, pw); err != nil {
-			a.Log.Warn("rehash password", "user_id", u.ID, "err", err)
+			log.Warn("rehash password", "user_id", u.ID, "err", err)
 		} else if err := a.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
-			a.Log.Warn("store rehashed password", "user_id", u.ID, "err", err)
+			log.Warn("store rehashed password", "user_id", u.ID, "err", err)
 		}
 	}
 	return u, nil
@@ -150,12 +156,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.audit(r, "sign_in", "success", u.ID)
-	if wantsJSON(r) {
-		info, _ := a.Sessions.Current(r.Context())
-		writeJSON(w, http.StatusCreated, map[string]any{"user": userJSON(info)})
-		return
-	}
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	a.signedIn(w, r, http.StatusCreated, "/account")
 }
 
 // handleLogout deletes the session in Redis and clears the cookie. When
