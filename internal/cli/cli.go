@@ -29,8 +29,13 @@ Usage:
   authd serve [flags]          run the web server (migrates the database first)
   authd migrate [flags]        apply pending database migrations and exit
   authd user add NAME          create a user; the password is read from stdin
-  authd user passwd NAME       set a user's password; read from stdin
+  authd user passwd NAME       set a user's password (read from stdin) and end
+                               every session of that user
   authd user list              list users
+  authd session list NAME      list a user's live sessions
+  authd session revoke NAME ID end one session (ID from "session list")
+  authd session revoke NAME --all
+                               end every session of a user
 
 Every flag can also be set in the environment; run "authd serve -h" to see them.
 `
@@ -52,6 +57,8 @@ func Run(ctx context.Context, env Env) error {
 		return migrate(ctx, env, args)
 	case "user":
 		return userCommand(ctx, env, args)
+	case "session":
+		return sessionCommand(ctx, env, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil

@@ -12,12 +12,18 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/server"
 	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
 )
+
+// activityPerUser bounds the activity events kept for each user.
+const activityPerUser = 200
 
 // serve runs the web server until SIGINT, SIGTERM or ctx ends, then lets
 // in-flight requests finish.
@@ -51,26 +57,34 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	cancel()
 
-	hasher, err := password.NewHasher(cfg.BcryptCost, 0)
+	hasher, err := password.NewHasher(cfg.BcryptCost, cfg.HashConcurrency)
 	if err != nil {
 		return err
 	}
-	sessions, err := session.NewManager(pool, session.Config{
-		Lifetime:        cfg.SessionLifetime,
-		IdleTimeout:     cfg.SessionIdleTimeout,
-		RefreshInterval: cfg.SessionRefreshInterval,
-		CookieSecure:    cfg.CookieSecure,
-		CookieDomain:    cfg.CookieDomain,
-		KeyPrefix:       cfg.RedisKeyPrefix,
-	}, log)
+	clients, err := clientip.New(cfg.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	scfg := sessionConfig(cfg)
+	scfg.ClientAddr = clients.Addr
+	sessions, err := session.NewManager(pool, scfg, log)
 	if err != nil {
 		return err
 	}
 	handler, err := server.New(server.Config{
-		Log:            log,
-		Users:          user.NewStore(db),
-		Sessions:       sessions,
-		Hasher:         hasher,
+		Log:        log,
+		Users:      user.NewStore(db),
+		Sessions:   sessions,
+		Hasher:     hasher,
+		Activity:   activity.NewStore(db, cfg.ActivityRetention, activityPerUser),
+		Throttle:   throttle.New(pool, cfg.RedisKeyPrefix+"throttle:"),
+		ClientAddr: clients.Addr,
+		Limits: server.Limits{
+			AccountFailures: cfg.ThrottleAccountFailures,
+			AddrFailures:    cfg.ThrottleAddrFailures,
+			Signups:         cfg.ThrottleSignups,
+			Window:          cfg.ThrottleWindow,
+		},
 		DB:             db,
 		Redis:          pool,
 		SignupEnabled:  cfg.SignupEnabled,

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/database"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/user"
@@ -120,11 +121,30 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := users.SetPasswordHash(ctx, u.ID, hash); err != nil {
+		// A reset is a credential change: bump the epoch, then end every
+		// session, including sign-ins in flight with the old password.
+		epoch, err := users.ChangePassword(ctx, u.ID, hash)
+		if err != nil {
 			return err
 		}
+		log := newLogger(cfg, env.Stderr)
+		if err := activity.NewStore(db, cfg.ActivityRetention, activityPerUser).Record(ctx,
+			activity.Event{UserID: u.ID, Kind: activity.PasswordChanged, ClientAddr: "cli", UserAgent: "authd user passwd"}); err != nil {
+			log.Warn("record activity", "user_id", u.ID, "err", err)
+		}
 		fmt.Fprintf(env.Stdout, "password changed for %q\n", u.Name)
-		return nil
+		sessions, pool, err := openSessions(ctx, cfg, log)
+		if err == nil {
+			defer pool.Close()
+			var n int
+			if n, err = sessions.RevokeAll(ctx, u.ID, epoch); err == nil {
+				log.Info("audit", "event", "password_change", "outcome", "success", "user_id", u.ID, "client", "cli", "sessions_ended", n)
+				fmt.Fprintf(env.Stdout, "ended %d session(s)\n", n)
+				return nil
+			}
+		}
+		return fmt.Errorf("the password was changed, but the user's sessions could not be ended; "+
+			"run \"authd session revoke %s --all\" once Redis answers: %w", name, err)
 	}
 	fmt.Fprintf(env.Stderr, "authd user: unknown subcommand %q\n", sub)
 	return errUsage

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 )
@@ -37,10 +38,24 @@ type Config struct {
 	SessionLifetime        time.Duration
 	SessionIdleTimeout     time.Duration
 	SessionRefreshInterval time.Duration
+	// SessionRememberLifetime and SessionRememberIdleTimeout apply to
+	// "keep me signed in"; a zero lifetime hides the choice.
+	SessionRememberLifetime    time.Duration
+	SessionRememberIdleTimeout time.Duration
+	SessionMaxPerUser          int
 
-	BcryptCost    int
-	SignupEnabled bool
-	MaxBodyBytes  int64
+	BcryptCost      int
+	HashConcurrency int
+	SignupEnabled   bool
+	MaxBodyBytes    int64
+	TrustedProxies  []string
+
+	ThrottleAccountFailures int
+	ThrottleAddrFailures    int
+	ThrottleSignups         int
+	ThrottleWindow          time.Duration
+
+	ActivityRetention time.Duration
 
 	LogFormat string
 	LogLevel  string
@@ -77,7 +92,17 @@ func settings() []setting {
 		{"session-lifetime", "SESSION_LIFETIME", "12h", "absolute session lifetime", duration(func(c *Config) *time.Duration { return &c.SessionLifetime })},
 		{"session-idle-timeout", "SESSION_IDLE_TIMEOUT", "30m", "end sessions unused for this long", duration(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
 		{"session-refresh-interval", "SESSION_REFRESH_INTERVAL", "1m", "write session activity to Redis at most this often", duration(func(c *Config) *time.Duration { return &c.SessionRefreshInterval })},
+		{"session-remember-lifetime", "SESSION_REMEMBER_LIFETIME", "720h", "absolute lifetime of a \"keep me signed in\" session (0: no such choice)", duration(func(c *Config) *time.Duration { return &c.SessionRememberLifetime })},
+		{"session-remember-idle-timeout", "SESSION_REMEMBER_IDLE_TIMEOUT", "168h", "idle timeout of a \"keep me signed in\" session", duration(func(c *Config) *time.Duration { return &c.SessionRememberIdleTimeout })},
+		{"session-max-per-user", "SESSION_MAX_PER_USER", "0", "most live sessions per user; a sign-in beyond it ends the oldest (0: no cap)", integer(func(c *Config) *int { return &c.SessionMaxPerUser })},
+		{"throttle-account-failures", "THROTTLE_ACCOUNT_FAILURES", "10", "failed sign-ins per account per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleAccountFailures })},
+		{"throttle-addr-failures", "THROTTLE_ADDR_FAILURES", "100", "failed sign-ins per client address per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleAddrFailures })},
+		{"throttle-signups", "THROTTLE_SIGNUPS", "20", "sign-up attempts per client address per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleSignups })},
+		{"throttle-window", "THROTTLE_WINDOW", "15m", "how long throttling counts last, from the first attempt", duration(func(c *Config) *time.Duration { return &c.ThrottleWindow })},
+		{"trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed", list(func(c *Config) *[]string { return &c.TrustedProxies })},
+		{"activity-retention", "ACTIVITY_RETENTION", "2160h", "how long account activity is kept (also at most 200 events per user)", duration(func(c *Config) *time.Duration { return &c.ActivityRetention })},
 		{"bcrypt-cost", "BCRYPT_COST", strconv.Itoa(password.DefaultCost), "bcrypt cost for password hashes (10 to 31)", integer(func(c *Config) *int { return &c.BcryptCost })},
+		{"hash-concurrency", "HASH_CONCURRENCY", "0", "bcrypt computations at once; more wait (0: one less than the CPUs, at least 1)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"signup", "SIGNUP_ENABLED", "true", "let visitors create accounts at /signup", boolean(func(c *Config) *bool { return &c.SignupEnabled })},
 		{"max-body-bytes", "MAX_BODY_BYTES", "65536", "largest request body accepted", int64v(func(c *Config) *int64 { return &c.MaxBodyBytes })},
 		{"log-format", "LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
@@ -133,6 +158,17 @@ func (c Config) validate() error {
 	check(c.SessionIdleTimeout > 0, "SESSION_IDLE_TIMEOUT must be positive")
 	check(c.SessionRefreshInterval > 0 && c.SessionRefreshInterval < c.SessionIdleTimeout,
 		"SESSION_REFRESH_INTERVAL must be positive and shorter than SESSION_IDLE_TIMEOUT")
+	check(c.SessionRememberLifetime == 0 || c.SessionRememberLifetime >= c.SessionLifetime,
+		"SESSION_REMEMBER_LIFETIME must be 0 or at least SESSION_LIFETIME")
+	check(c.SessionRememberLifetime == 0 || (c.SessionRememberIdleTimeout > c.SessionRefreshInterval && c.SessionRememberIdleTimeout <= c.SessionRememberLifetime),
+		"SESSION_REMEMBER_IDLE_TIMEOUT must be longer than SESSION_REFRESH_INTERVAL and at most SESSION_REMEMBER_LIFETIME")
+	check(c.SessionMaxPerUser >= 0, "SESSION_MAX_PER_USER must not be negative")
+	check(c.ThrottleAccountFailures >= 0 && c.ThrottleAddrFailures >= 0 && c.ThrottleSignups >= 0, "THROTTLE_* limits must not be negative")
+	check(c.ThrottleWindow > 0, "THROTTLE_WINDOW must be positive")
+	check(c.ActivityRetention > 0, "ACTIVITY_RETENTION must be positive")
+	check(c.HashConcurrency >= 0, "HASH_CONCURRENCY must not be negative")
+	_, proxyErr := clientip.New(c.TrustedProxies)
+	check(proxyErr == nil, "TRUSTED_PROXIES: %v", proxyErr)
 	check(c.BcryptCost >= password.MinCost && c.BcryptCost <= 31, "BCRYPT_COST must be between %d and 31 (got %d)", password.MinCost, c.BcryptCost)
 	check(c.MaxBodyBytes >= 1024, "MAX_BODY_BYTES must be at least 1024")
 	check(c.HSTSMaxAge >= 0, "HSTS_MAX_AGE must not be negative")

@@ -69,14 +69,15 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher for the given cost, which must lie between
-// MinCost and bcrypt.MaxCost. At most concurrency hashes run at once; zero
-// means one per CPU.
+// MinCost and bcrypt.MaxCost. At most concurrency hashes run at once; more
+// wait their turn. Zero means one less than the CPUs (at least one), so that
+// a flood of sign-in attempts leaves a core for every other request.
 func NewHasher(cost, concurrency int) (*Hasher, error) {
 	if cost < MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("password: bcrypt cost %d is outside %d..%d", cost, MinCost, bcrypt.MaxCost)
 	}
 	if concurrency <= 0 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {

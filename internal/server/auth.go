@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
@@ -33,7 +34,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.badBody(w, r, err)
 		return
 	}
-	f := &formView{Username: echo(c.Username), Fields: map[string]string{}}
+	f := &formView{Username: echo(c.Username), Remember: c.Remember, Fields: map[string]string{}}
 	f.Next, _ = localRedirect(c.Next)
 	if strings.TrimSpace(c.Username) == "" {
 		f.Fields["username"] = "Enter your user name."
@@ -46,22 +47,59 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The attempt is counted before bcrypt runs, so racing attempts cannot
+	// exceed the limits, and a correct password during a lock-out fails.
+	acct, addr := a.loginCounters(r, c.Username)
+	if ref, err := a.Throttle.Take(r.Context(), acct, addr); err != nil {
+		a.unavailable(w, r, err)
+		return
+	} else if ref != nil {
+		a.throttled(w, r, "sign_in", ref, acct.Key)
+		return
+	}
+
 	u, err := a.authenticate(r.Context(), a.logger(r), c.Username, c.Password)
 	switch {
 	case errors.Is(err, password.ErrMismatch):
 		a.audit(r, "sign_in", "failure", u.ID)
+		a.record(r, u.ID, activity.SignInFailed)
 		a.formError(w, r, "login", "Sign in", http.StatusUnauthorized, f, msgInvalidCredentials)
 		return
 	case err != nil:
 		a.unavailable(w, r, err)
 		return
 	}
-	if err := a.Sessions.SignIn(r.Context(), w, u.ID, u.Name); err != nil {
-		a.unavailable(w, r, err)
+	if err := a.Throttle.Succeeded(r.Context(), acct, addr); err != nil {
+		// The counters expire on their own; the sign-in stands.
+		a.logger(r).Warn("reset sign-in throttle", "user_id", u.ID, "err", err)
+	}
+	if !a.startSession(w, r, u, c.Remember) {
 		return
 	}
-	a.audit(r, "sign_in", "success", u.ID)
 	a.signedIn(w, r, http.StatusOK, nextOr(c.Next, "/account"))
+}
+
+// startSession signs the user in on this request, with the audit line and
+// the activity entry; on failure it has answered the request.
+func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool) bool {
+	evicted, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember})
+	switch {
+	case errors.Is(err, session.ErrCredentialsChanged):
+		// The password changed between the check and now: the old one no
+		// longer signs in.
+		a.audit(r, "sign_in", "failure", u.ID, slog.String("reason", "credentials changed"))
+		a.fail(w, r, http.StatusUnauthorized, msgInvalidCredentials)
+		return false
+	case err != nil:
+		a.unavailable(w, r, err)
+		return false
+	}
+	a.audit(r, "sign_in", "success", u.ID, slog.Bool("remember", remember))
+	if evicted > 0 {
+		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
+	}
+	a.record(r, u.ID, activity.SignIn)
+	return true
 }
 
 // signedIn answers a request that has just started a session: the user as
@@ -127,6 +165,15 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.formError(w, r, "signup", "Sign up", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
 		return
 	}
+	// Sign-up says when a name is taken, so it is limited like sign-in:
+	// nobody can test many names from one address.
+	if ref, err := a.Throttle.Take(r.Context(), a.signupCounter(r)); err != nil {
+		a.unavailable(w, r, err)
+		return
+	} else if ref != nil {
+		a.throttled(w, r, "sign_up", ref, "")
+		return
+	}
 	// Without Redis the new user could not be signed in: refuse before
 	// creating the account rather than leave the name taken behind a 503.
 	if err := redispool.Ping(r.Context(), a.Redis); err != nil {
@@ -149,13 +196,14 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.audit(r, "sign_up", "success", u.ID)
-	if err := a.Sessions.SignIn(r.Context(), w, u.ID, u.Name); err != nil {
+	if _, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch}); err != nil {
 		a.logger(r).Warn("sign-in after sign-up", "user_id", u.ID, "err", err)
 		w.Header().Set("Retry-After", "5")
 		a.fail(w, r, http.StatusServiceUnavailable, "Your account was created, but signing you in failed. Please sign in again in a moment.")
 		return
 	}
 	a.audit(r, "sign_in", "success", u.ID)
+	a.record(r, u.ID, activity.SignIn)
 	a.signedIn(w, r, http.StatusCreated, "/account")
 }
 
@@ -174,6 +222,7 @@ func (a *app) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	if info.UserID != 0 {
 		a.audit(r, "sign_out", "success", info.UserID)
+		a.record(r, info.UserID, activity.SignOut)
 	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
@@ -200,12 +249,29 @@ func (a *app) formError(w http.ResponseWriter, r *http.Request, page, title stri
 }
 
 // audit logs one line per security event: never a password or a token.
-func (a *app) audit(r *http.Request, event, outcome string, userID int64) {
-	a.logger(r).LogAttrs(r.Context(), slog.LevelInfo, "audit",
+// userID is 0 when no account is known.
+func (a *app) audit(r *http.Request, event, outcome string, userID int64, extra ...slog.Attr) {
+	attrs := append([]slog.Attr{
 		slog.String("event", event),
 		slog.String("outcome", outcome),
 		slog.Int64("user_id", userID),
-		slog.String("client", clientAddr(r)))
+		slog.String("client", a.ClientAddr(r)),
+	}, extra...)
+	a.logger(r).LogAttrs(r.Context(), slog.LevelInfo, "audit", attrs...)
+}
+
+// record adds an event to the user's activity. It is best effort: the
+// event has happened, and a database hiccup must not undo or fail it.
+func (a *app) record(r *http.Request, userID int64, kind activity.Kind) {
+	if userID == 0 {
+		return
+	}
+	err := a.Activity.Record(r.Context(), activity.Event{
+		UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent(),
+	})
+	if err != nil {
+		a.logger(r).Warn("record activity", "user_id", userID, "kind", kind, "err", err)
+	}
 }
 
 // userMessage returns the human part of a validation error such as

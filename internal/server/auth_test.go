@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -94,15 +95,34 @@ func TestTokenIsOpaqueRandomAndHashedInRedis(t *testing.T) {
 	if strings.Contains(strings.ToLower(string(raw)), "alice") {
 		t.Fatal("token contains user data")
 	}
-	// No key or value in Redis contains the live cookie value.
+	// No key or value in Redis contains the live cookie value: not the
+	// session record, not the user's index of sessions.
 	conn := ts.redis.Conn(t)
-	for _, k := range ts.sessionKeys(t) {
-		v, err := conn.Do("GET", k)
-		if err != nil {
-			t.Fatal(err)
+	keys := ts.allKeys(t)
+	if len(keys) < 2 {
+		t.Fatalf("keys %q: want the session record and the user's index", keys)
+	}
+	for _, k := range keys {
+		var values []string
+		switch typ, _ := redis.String(conn.Do("TYPE", k)); typ {
+		case "string":
+			v, err := redis.String(conn.Do("GET", k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			values = []string{v}
+		case "zset":
+			var err error
+			if values, err = redis.Strings(conn.Do("ZRANGE", k, 0, -1)); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("unexpected key %q of type %s", k, typ)
 		}
-		if strings.Contains(k, token) || strings.Contains(string(v.([]byte)), token) {
-			t.Fatalf("Redis key %q or its value holds the cookie token", k)
+		for _, v := range append(values, k) {
+			if strings.Contains(v, token) {
+				t.Fatalf("Redis key %q or its value holds the cookie token", k)
+			}
 		}
 	}
 }

@@ -15,9 +15,41 @@ type credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Next     string `json:"next"`
+	// Remember asks for a "keep me signed in" session (sign-in only).
+	Remember bool `json:"remember"`
 }
 
-// Errors of decodeCredentials.
+func (c *credentials) fromForm(f url.Values) {
+	c.Username = f.Get("username")
+	c.Password = f.Get("password")
+	c.Next = f.Get("next")
+	c.Remember = checked(f.Get("remember"))
+}
+
+// passwordChange is the body of POST /account/password and /api/password.
+type passwordChange struct {
+	Current string `json:"current_password"`
+	New     string `json:"new_password"`
+	// Confirm, when sent (the HTML form does), must equal New.
+	Confirm string `json:"confirm_password"`
+}
+
+func (p *passwordChange) fromForm(f url.Values) {
+	p.Current = f.Get("current_password")
+	p.New = f.Get("new_password")
+	p.Confirm = f.Get("confirm_password")
+}
+
+// checked reads an HTML checkbox or a form boolean.
+func checked(v string) bool {
+	switch strings.ToLower(v) {
+	case "on", "true", "1", "yes":
+		return true
+	}
+	return false
+}
+
+// Errors of decodeBody.
 var (
 	errTooLarge  = errors.New("request body too large")
 	errMalformed = errors.New("request body malformed")
@@ -28,36 +60,40 @@ func isMaxBytes(err error) bool {
 	return errors.As(err, &mbe)
 }
 
-// decodeCredentials reads credentials from the request body. It fails with
-// errTooLarge over the body cap, or with a plain message for malformed input.
-func decodeCredentials(r *http.Request) (credentials, error) {
-	var c credentials
+// decodeBody reads a JSON body into v, or a form body through fromForm. It
+// fails with errTooLarge over the body cap, or errMalformed. Only the body
+// is read: secrets must never travel in the URL.
+func decodeBody(r *http.Request, v any, fromForm func(url.Values)) error {
 	if isJSONBody(r) {
 		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
-		err := dec.Decode(&c)
+		err := dec.Decode(v)
 		if err == nil && dec.More() {
 			err = errors.New("data after the JSON object")
 		}
 		if err != nil {
 			if isMaxBytes(err) {
-				return c, errTooLarge
+				return errTooLarge
 			}
-			return c, errMalformed
+			return errMalformed
 		}
-		return c, nil
+		return nil
 	}
 	if err := r.ParseForm(); err != nil {
 		if isMaxBytes(err) {
-			return c, errTooLarge
+			return errTooLarge
 		}
-		return c, errMalformed
+		return errMalformed
 	}
-	// Only the body: credentials must never travel in the URL.
-	c.Username = r.PostForm.Get("username")
-	c.Password = r.PostForm.Get("password")
-	c.Next = r.PostForm.Get("next")
-	return c, nil
+	fromForm(r.PostForm)
+	return nil
+}
+
+// decodeCredentials reads the credentials of a sign-in or sign-up.
+func decodeCredentials(r *http.Request) (credentials, error) {
+	var c credentials
+	err := decodeBody(r, &c, c.fromForm)
+	return c, err
 }
 
 // echo returns user input fit to show back in a form: valid UTF-8, without
@@ -111,7 +147,7 @@ func nextOr(target, fallback string) string {
 	return fallback
 }
 
-// badBody answers a body decodeCredentials refused: 413 or 400.
+// badBody answers a body decodeBody refused: 413 or 400.
 func (a *app) badBody(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, errTooLarge) {
 		w.Header().Set("Connection", "close")

@@ -17,10 +17,13 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/database"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
+	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -35,6 +38,7 @@ type testServer struct {
 	hasher *password.Hasher
 	logs   *syncBuffer
 	prefix string
+	opts   testOptions
 }
 
 type testOptions struct {
@@ -43,12 +47,14 @@ type testOptions struct {
 	signup   bool
 	maxBody  int64
 	redisArg []string
+	limits   Limits
+	proxies  []string
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	t.Helper()
 	o := testOptions{
-		session: session.Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, RefreshInterval: time.Minute},
+		session: session.Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, RefreshInterval: time.Minute, RememberLifetime: 24 * time.Hour, RememberIdleTimeout: 2 * time.Hour},
 		cost:    password.MinCost,
 		signup:  true,
 	}
@@ -70,18 +76,48 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	}
 	ts.db, ts.users = db, user.NewStore(db)
 
+	ts.opts = o
+	ts.start(t)
+	return ts
+}
+
+// sibling is a second server instance sharing the first one's Redis and
+// database, as two processes behind a load balancer would: its own
+// connection pool, session manager, hasher and handler.
+func (ts *testServer) sibling(t testing.TB) *testServer {
+	t.Helper()
+	sib := &testServer{redis: ts.redis, db: ts.db, users: ts.users, logs: &syncBuffer{}, prefix: ts.prefix, opts: ts.opts}
+	sib.pool = ts.redis.Pool(t)
+	sib.start(t)
+	return sib
+}
+
+// start builds the handler from ts's dependencies and serves it.
+func (ts *testServer) start(t testing.TB) {
+	t.Helper()
+	o := ts.opts
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var err error
 	ts.hasher, err = password.NewHasher(o.cost, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	clients, err := clientip.New(o.proxies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.session.ClientAddr = clients.Addr
 	sessions, err := session.NewManager(ts.pool, o.session, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h, err := New(Config{
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
-		DB: db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+		Activity:   activity.NewStore(ts.db, time.Hour, 100),
+		Throttle:   throttle.New(ts.pool, ts.prefix+"throttle:"),
+		Limits:     o.limits,
+		ClientAddr: clients.Addr,
+		DB:         ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +129,6 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 			t.Logf("server log:\n%s", ts.logs.String())
 		}
 	})
-	return ts
 }
 
 // client is a curl-like client with a cookie jar that does not follow redirects.
@@ -189,7 +224,22 @@ func (ts *testServer) signedIn(t testing.TB, name, pw string) *client {
 }
 
 // sessionKeys lists the session keys in the test's Redis.
+// sessionKeys lists the session records in Redis: the keys under the
+// prefix, without the per-user indexes, epochs and throttle counters (whose
+// key suffixes contain a colon, which a hashed token never does).
 func (ts *testServer) sessionKeys(t testing.TB) []string {
+	t.Helper()
+	var records []string
+	for _, k := range ts.allKeys(t) {
+		if !strings.Contains(strings.TrimPrefix(k, ts.prefix), ":") {
+			records = append(records, k)
+		}
+	}
+	return records
+}
+
+// allKeys lists every key the server wrote under its prefix.
+func (ts *testServer) allKeys(t testing.TB) []string {
 	t.Helper()
 	keys, err := redis.Strings(ts.redis.Conn(t).Do("KEYS", ts.prefix+"*"))
 	if err != nil {

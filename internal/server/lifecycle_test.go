@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,7 +165,7 @@ func TestCookieAttributes(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		ts := newTestServer(t, func(o *testOptions) { o.session.CookieSecure = secure })
 		ts.addUser(t, "alice", "password one")
-		resp := ts.client(t).login("alice", "password one")
+		resp := ts.client(t).postForm("/login", url.Values{"username": {"alice"}, "password": {"password one"}, "remember": {"on"}})
 		wantStatus(t, resp, http.StatusSeeOther)
 		var ck *http.Cookie
 		for _, c := range resp.Cookies() {
@@ -179,7 +180,7 @@ func TestCookieAttributes(t *testing.T) {
 			t.Fatalf("cookie %+v: want HttpOnly, SameSite=Lax, Path=/, no Domain, Secure=%v", ck, secure)
 		}
 		if ck.MaxAge <= 0 {
-			t.Fatalf("cookie MaxAge %d, want the session lifetime", ck.MaxAge)
+			t.Fatalf("cookie MaxAge %d, want the remembered session's lifetime", ck.MaxAge)
 		}
 	}
 }

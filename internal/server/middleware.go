@@ -69,7 +69,7 @@ func (a *app) logRequests(next http.Handler) http.Handler {
 				slog.Int("status", status),
 				slog.Int("bytes", ww.BytesWritten()),
 				slog.Duration("duration", time.Since(start)),
-				slog.String("client", clientAddr(r)))
+				slog.String("client", a.ClientAddr(r)))
 		}()
 		next.ServeHTTP(ww, r)
 	})
@@ -164,9 +164,9 @@ func (a *app) requireUser(next http.Handler) http.Handler {
 	})
 }
 
-// clientAddr is the address of the connection's peer. X-Forwarded-For is
-// not trusted: any client can send it.
-func clientAddr(r *http.Request) string {
+// peerAddr is the address of the connection's peer. X-Forwarded-For is not
+// trusted here: any client can send it (see package clientip).
+func peerAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

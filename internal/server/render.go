@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/web"
 )
@@ -24,6 +25,8 @@ type pageData struct {
 	Notice        string
 	Message       string
 	Form          *formView
+	Sessions      []session.Entry
+	Activity      []activity.Event
 }
 
 // formView re-shows a form after a failed submission: the user's input
@@ -31,6 +34,7 @@ type pageData struct {
 type formView struct {
 	Username string
 	Next     string
+	Remember bool
 	Error    string
 	Fields   map[string]string
 }

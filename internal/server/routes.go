@@ -47,7 +47,20 @@ func (a *app) routes() (http.Handler, error) {
 	r.Group(func(r chi.Router) {
 		r.Use(a.requireUser)
 		r.Get("/account", a.handleAccount)
+		r.Get("/account/sessions", a.handleSessions)
+		r.Post("/account/sessions/revoke-others", a.handleRevokeOthers)
+		r.Post("/account/sessions/{id}/revoke", a.handleRevoke)
+		r.Get("/account/password", a.handlePasswordForm)
+		r.Post("/account/password", a.handlePasswordSubmit)
+		r.Get("/account/activity", a.handleActivity)
+
+		// The same, as JSON.
 		r.Get("/api/me", a.handleMe)
+		r.Get("/api/sessions", a.handleSessions)
+		r.Post("/api/sessions/revoke-others", a.handleRevokeOthers)
+		r.Post("/api/sessions/{id}/revoke", a.handleRevoke)
+		r.Post("/api/password", a.handlePasswordSubmit)
+		r.Get("/api/activity", a.handleActivity)
 	})
 	return r, nil
 }

@@ -172,7 +172,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 }
 
 func TestPanicBecomes500(t *testing.T) {
-	a := &app{Config: Config{Log: slog.New(slog.DiscardHandler)}, ids: &requestIDs{}}
+	a := &app{Config: Config{Log: slog.New(slog.DiscardHandler), ClientAddr: peerAddr}, ids: &requestIDs{}}
 	h := a.logRequests(a.recoverPanic(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	})))

@@ -8,11 +8,14 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -23,6 +26,13 @@ type Config struct {
 	Users    *user.Store
 	Sessions *session.Manager
 	Hasher   *password.Hasher
+	Activity *activity.Store
+	// Throttle counts attempts in Redis; Limits says how many are allowed.
+	Throttle *throttle.Limiter
+	Limits   Limits
+	// ClientAddr returns the client address of a request (the peer, or
+	// what a trusted proxy says); nil means the peer.
+	ClientAddr func(*http.Request) string
 	// DB and Redis are pinged by /readyz.
 	DB    *sql.DB
 	Redis *redis.Pool
@@ -38,6 +48,14 @@ type Config struct {
 	TrustedOrigins []string
 }
 
+// Limits bound attempts per throttle window; zero disables a limit.
+type Limits struct {
+	AccountFailures int // failed sign-ins per account
+	AddrFailures    int // failed sign-ins per client address
+	Signups         int // sign-up attempts per client address
+	Window          time.Duration
+}
+
 // app carries the dependencies of every handler.
 type app struct {
 	Config
@@ -47,8 +65,15 @@ type app struct {
 
 // New returns the server's handler with every route and middleware in place.
 func New(cfg Config) (http.Handler, error) {
-	if cfg.Log == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Hasher == nil || cfg.DB == nil || cfg.Redis == nil {
+	if cfg.Log == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Hasher == nil ||
+		cfg.Activity == nil || cfg.Throttle == nil || cfg.DB == nil || cfg.Redis == nil {
 		return nil, errors.New("server: every dependency must be set")
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = peerAddr
+	}
+	if cfg.Limits.Window <= 0 {
+		cfg.Limits.Window = 15 * time.Minute
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10

@@ -39,26 +39,40 @@ const CookieName = "session_id"
 
 // Config sets the session clocks and cookie.
 type Config struct {
-	// Lifetime is the absolute cap: a session ends this long after sign-in
-	// whatever its activity.
+	// Lifetime is the absolute cap of an ordinary session: it ends this long
+	// after sign-in whatever its activity.
 	Lifetime time.Duration
-	// IdleTimeout ends a session unused for this long.
+	// IdleTimeout ends an ordinary session unused for this long.
 	IdleTimeout time.Duration
+	// RememberLifetime and RememberIdleTimeout replace Lifetime and
+	// IdleTimeout for a sign-in that asked to be kept signed in; such a
+	// session also gets a persistent cookie instead of one that ends with
+	// the browser. RememberLifetime zero disables the choice.
+	RememberLifetime    time.Duration
+	RememberIdleTimeout time.Duration
 	// RefreshInterval is how often activity is written to Redis. A session
 	// therefore ends between IdleTimeout-RefreshInterval and IdleTimeout after
 	// its last use; it never outlives IdleTimeout. Zero means IdleTimeout/30,
 	// at most one minute.
 	RefreshInterval time.Duration
+	// MaxSessions, when positive, caps each user's live sessions: a sign-in
+	// beyond it ends the user's oldest session.
+	MaxSessions int
 	// CookieSecure sets the cookie's Secure attribute (TLS, directly or at a proxy).
 	CookieSecure bool
 	// CookieDomain sets the cookie's Domain attribute; empty means host-only.
 	CookieDomain string
 	// KeyPrefix prefixes every Redis key, e.g. "authd:session:".
 	KeyPrefix string
+	// ClientAddr returns a request's client address, shown in session
+	// lists. Nil means the connection's peer address.
+	ClientAddr func(*http.Request) string
 }
 
 // Info describes the signed-in session of a request.
 type Info struct {
+	// ID is the session's public id, as listed by Manager.List.
+	ID     string
 	UserID int64
 	// Name is the user's display name, kept in the session so that pages
 	// which only show it need no database query.
@@ -67,9 +81,27 @@ type Info struct {
 	// Expires is when the session ends if unused: the earlier of the idle
 	// and the absolute deadline.
 	Expires time.Time
+	// Remember: the user asked to be kept signed in.
+	Remember bool
+	// Epoch is the user's credential epoch when the session began.
+	Epoch int64
+	// ClientAddr and UserAgent are where the session was last refreshed
+	// from; UserAgent is a short summary such as "Firefox on Linux".
+	ClientAddr string
+	UserAgent  string
 }
 
-// Manager loads, checks, creates and destroys sessions.
+// Grant is what SignIn needs to start a session.
+type Grant struct {
+	UserID int64
+	Name   string
+	// Epoch is the user's credential epoch as read with the password hash
+	// that was just checked.
+	Epoch    int64
+	Remember bool
+}
+
+// Manager loads, checks, creates, lists and revokes sessions.
 type Manager struct {
 	scs   *scs.SessionManager
 	store *Store
@@ -83,6 +115,11 @@ const (
 	keyName     = "name"
 	keySignedIn = "auth" // unix milliseconds
 	keySeen     = "seen" // unix milliseconds of the last refresh
+	keyEpoch    = "ep"
+	keyIdle     = "idle" // this session's idle timeout, milliseconds
+	keyRemember = "rem"
+	keyAddr     = "addr"
+	keyAgent    = "ua"
 )
 
 // NewManager returns a Manager storing sessions in pool's Redis.
@@ -90,24 +127,38 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	if cfg.Lifetime <= 0 || cfg.IdleTimeout <= 0 {
 		return nil, errors.New("session: lifetime and idle timeout must be positive")
 	}
+	if cfg.RememberLifetime > 0 {
+		if cfg.RememberLifetime < cfg.Lifetime {
+			return nil, errors.New("session: remember lifetime must not be shorter than the lifetime")
+		}
+		if cfg.RememberIdleTimeout <= 0 {
+			cfg.RememberIdleTimeout = cfg.IdleTimeout
+		}
+	}
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = min(time.Minute, cfg.IdleTimeout/30)
 	}
 	if cfg.RefreshInterval >= cfg.IdleTimeout {
 		return nil, errors.New("session: refresh interval must be shorter than the idle timeout")
 	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = peerAddr
+	}
 	store := NewStore(pool, cfg.KeyPrefix)
 	sm := scs.New()
 	sm.Store = store
 	sm.Lifetime = cfg.Lifetime
-	// With IdleTimeout set, scs gives each commit a Redis expiry of
-	// min(absolute deadline, now+IdleTimeout). Its habit of rewriting the
-	// session on every request only applies to scs.LoadAndSave, which this
-	// package does not use.
-	sm.IdleTimeout = cfg.IdleTimeout
+	// scs's IdleTimeout stays zero: it is one value for all sessions, and
+	// with it scs.LoadAndSave would rewrite the record on every request.
+	// Each commit here passes the session's own idle deadline to the store.
 	sm.HashTokenInStore = true
 	sm.Cookie.Name = CookieName
 	return &Manager{scs: sm, store: store, cfg: cfg, log: log}, nil
+}
+
+// maxLifetime is the longest any session can live.
+func (m *Manager) maxLifetime() time.Duration {
+	return max(m.cfg.Lifetime, m.cfg.RememberLifetime)
 }
 
 // state is what Middleware learnt about the request's session.
@@ -142,38 +193,69 @@ func (m *Manager) Current(ctx context.Context) (Info, error) {
 // SignIn starts a session for the user under a new token, deleting the
 // request's previous session if any (no fixation: a token known before
 // sign-in is worthless after it), and sets the cookie. It must run inside
-// Middleware.
-func (m *Manager) SignIn(ctx context.Context, w http.ResponseWriter, userID int64, name string) error {
+// Middleware. It fails with ErrCredentialsChanged when the user's password
+// changed after g.Epoch was read. It returns how many of the user's oldest
+// sessions the MaxSessions cap ended.
+func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evicted int, err error) {
+	ctx := r.Context()
 	if st := stateFrom(ctx); st.err != nil {
 		// The request's own session could not be loaded, so it could not be
 		// deleted either: signing in now could leave it alive beside the new one.
-		return st.err
+		return 0, st.err
 	}
 	if err := m.scs.RenewToken(ctx); err != nil {
-		return m.storeErr("renew token", err)
+		return 0, m.storeErr("renew token", err)
 	}
 	if err := m.scs.Clear(ctx); err != nil {
-		return m.storeErr("clear", err)
+		return 0, m.storeErr("clear", err)
+	}
+	lifetime, idle := m.cfg.Lifetime, m.cfg.IdleTimeout
+	remember := g.Remember && m.cfg.RememberLifetime > 0
+	if remember {
+		lifetime, idle = m.cfg.RememberLifetime, m.cfg.RememberIdleTimeout
 	}
 	now := time.Now()
-	m.scs.Put(ctx, keyUserID, userID)
-	m.scs.Put(ctx, keyName, name)
+	deadline := now.Add(lifetime)
+	addr, agent := m.cfg.ClientAddr(r), summarizeAgent(r.UserAgent())
+	m.scs.SetDeadline(ctx, deadline)
+	m.scs.Put(ctx, keyUserID, g.UserID)
+	m.scs.Put(ctx, keyName, g.Name)
 	m.scs.Put(ctx, keySignedIn, now.UnixMilli())
 	m.scs.Put(ctx, keySeen, now.UnixMilli())
-	token, _, err := m.scs.Commit(withCreate(ctx))
-	if err != nil {
-		return m.storeErr("commit", err)
+	m.scs.Put(ctx, keyEpoch, g.Epoch)
+	m.scs.Put(ctx, keyIdle, idle.Milliseconds())
+	m.scs.Put(ctx, keyRemember, remember)
+	m.scs.Put(ctx, keyAddr, addr)
+	m.scs.Put(ctx, keyAgent, agent)
+	create := &createOpts{
+		userID:      g.UserID,
+		epoch:       g.Epoch,
+		created:     now,
+		maxSessions: m.cfg.MaxSessions,
+		indexExpiry: deadline,
 	}
-	deadline := m.scs.Deadline(ctx)
-	m.writeCookie(w, token, deadline)
+	token, _, err := m.scs.Commit(withCommit(ctx, commitOpts{idleExpiry: now.Add(idle), create: create}))
+	if err != nil {
+		if errors.Is(err, ErrCredentialsChanged) {
+			return 0, err
+		}
+		return 0, m.storeErr("commit", err)
+	}
+	m.writeCookie(w, token, deadline, remember)
 
 	st := stateFrom(ctx)
 	st.signedIn, st.err = true, nil
-	st.info = Info{UserID: userID, Name: name, SignedInAt: now, Expires: m.expires(now, deadline)}
-	return nil
+	st.info = Info{
+		ID: publicID(hashToken(token)), UserID: g.UserID, Name: g.Name,
+		SignedInAt: now, Expires: earliest(now.Add(idle), deadline),
+		Remember: remember, Epoch: g.Epoch, ClientAddr: addr, UserAgent: agent,
+	}
+	return create.evicted, nil
 }
 
-// SignOut deletes the request's session from Redis and clears the cookie.
+// SignOut deletes the request's session from Redis and clears the cookie
+// (with Clear-Site-Data, so the browser also drops what the site stored).
+// Its index entry is pruned with the next list or sign-in.
 // Replaying the old token afterwards finds nothing.
 func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 	if m.scs.Token(ctx) != "" {
@@ -181,22 +263,22 @@ func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 			return m.storeErr("destroy", err)
 		}
 	}
-	m.writeCookie(w, "", time.Time{})
+	m.ClearCookie(w)
 	st := stateFrom(ctx)
 	st.signedIn, st.info = false, Info{}
 	return nil
 }
 
-func (m *Manager) expires(seen, deadline time.Time) time.Time {
-	idle := seen.Add(m.cfg.IdleTimeout)
-	if idle.Before(deadline) {
-		return idle
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
 	}
-	return deadline
+	return b
 }
 
-// writeCookie sets the session cookie; an empty token deletes it.
-func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.Time) {
+// writeCookie sets the session cookie; an empty token deletes it. Only a
+// remembered session's cookie outlives the browser.
+func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.Time, persistent bool) {
 	c := &http.Cookie{
 		Name:     CookieName,
 		Value:    token,
@@ -206,9 +288,10 @@ func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.
 		Secure:   m.cfg.CookieSecure,
 		SameSite: http.SameSiteLaxMode,
 	}
-	if token == "" {
+	switch {
+	case token == "":
 		c.MaxAge = -1
-	} else {
+	case persistent:
 		c.Expires = expires.UTC().Truncate(time.Second).Add(time.Second)
 		c.MaxAge = int(time.Until(expires).Seconds()) + 1
 	}

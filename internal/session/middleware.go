@@ -28,7 +28,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		loaded, err := m.scs.Load(ctx, token)
 		switch {
 		case err == nil:
-			m.check(loaded, st)
+			m.check(loaded, r, st)
 		case errors.Is(err, errStore):
 			// Logged by whoever needed the session (a 503), not here.
 			st.err = m.storeErr("load", err)
@@ -53,18 +53,30 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 
 // check decides whether a loaded session is signed in, ends it when a clock
 // has run out, and refreshes its idle deadline once per interval.
-func (m *Manager) check(ctx context.Context, st *state) {
-	if m.scs.Token(ctx) == "" {
+func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
+	token := m.scs.Token(ctx)
+	if token == "" {
 		return // no token, or none that Redis knows
 	}
 	uid, ok := m.scs.Get(ctx, keyUserID).(int64)
-	name, _ := m.scs.Get(ctx, keyName).(string)
+	info := Info{ID: publicID(hashToken(token)), UserID: uid}
+	info.Name, _ = m.scs.Get(ctx, keyName).(string)
+	info.Epoch, _ = m.scs.Get(ctx, keyEpoch).(int64)
+	info.Remember, _ = m.scs.Get(ctx, keyRemember).(bool)
+	info.ClientAddr, _ = m.scs.Get(ctx, keyAddr).(string)
+	info.UserAgent, _ = m.scs.Get(ctx, keyAgent).(string)
 	signedIn, _ := m.scs.Get(ctx, keySignedIn).(int64)
+	info.SignedInAt = time.UnixMilli(signedIn)
 	seenMs, _ := m.scs.Get(ctx, keySeen).(int64)
+	idleMs, _ := m.scs.Get(ctx, keyIdle).(int64)
+	idle := time.Duration(idleMs) * time.Millisecond
+	if idle <= 0 {
+		idle = m.cfg.IdleTimeout
+	}
 	now := time.Now()
 	seen := time.UnixMilli(seenMs)
 	deadline := m.scs.Deadline(ctx)
-	if !ok || !now.Before(deadline) || now.Sub(seen) >= m.cfg.IdleTimeout {
+	if !ok || !now.Before(deadline) || now.Sub(seen) >= idle {
 		// Redis expires records on the same clocks; this guards against a
 		// record that outlived them (clock skew, a changed configuration).
 		if err := m.scs.Destroy(ctx); err != nil {
@@ -74,7 +86,12 @@ func (m *Manager) check(ctx context.Context, st *state) {
 	}
 	if now.Sub(seen) >= m.cfg.RefreshInterval {
 		m.scs.Put(ctx, keySeen, now.UnixMilli())
-		_, _, err := m.scs.Commit(ctx)
+		// The write happens anyway, so where the session was last used
+		// from comes free.
+		info.ClientAddr, info.UserAgent = m.cfg.ClientAddr(r), summarizeAgent(r.UserAgent())
+		m.scs.Put(ctx, keyAddr, info.ClientAddr)
+		m.scs.Put(ctx, keyAgent, info.UserAgent)
+		_, _, err := m.scs.Commit(withCommit(ctx, commitOpts{idleExpiry: now.Add(idle)}))
 		switch {
 		case errors.Is(err, errGone):
 			return // signed out or revoked while this request was in flight
@@ -86,8 +103,8 @@ func (m *Manager) check(ctx context.Context, st *state) {
 			seen = now
 		}
 	}
-	st.signedIn = true
-	st.info = Info{UserID: uid, Name: name, SignedInAt: time.UnixMilli(signedIn), Expires: m.expires(seen, deadline)}
+	info.Expires = earliest(seen.Add(idle), deadline)
+	st.signedIn, st.info = true, info
 }
 
 // requestToken returns the session token from the cookie, or else from an

@@ -17,6 +17,9 @@ var (
 	errGone = errors.New("session: record no longer exists")
 	// errStore marks failures of Redis itself, as opposed to undecodable data.
 	errStore = errors.New("session: store")
+	// errTokenInUse: 256 random bits collided with a live token; the live
+	// session is never overwritten.
+	errTokenInUse = fmt.Errorf("%w: new token already in use", errStore)
 )
 
 // Store keeps scs session records in Redis. It lays out keys exactly like
@@ -42,12 +45,42 @@ func NewStore(pool *redis.Pool, prefix string) *Store {
 	return &Store{pool: pool, prefix: prefix}
 }
 
-type createKey struct{}
+// commitOpts travel with the context from Manager through scs.Commit to
+// CommitCtx, which scs calls with only a token, a value and an expiry.
+type commitOpts struct {
+	// idleExpiry, when set, shortens the record's expiry to the session's
+	// idle deadline (scs's own IdleTimeout is not used: it is one value for
+	// every session, and "keep me signed in" needs another).
+	idleExpiry time.Time
+	// create marks the first write of a freshly generated token. Every other
+	// commit is an update and succeeds only while the record exists.
+	create *createOpts
+}
 
-// withCreate marks a commit as the first write of a freshly generated token.
-// Every other commit is an update and succeeds only while the record exists.
+// createOpts describe a new session for the user's index.
+type createOpts struct {
+	userID  int64
+	epoch   int64
+	created time.Time
+	// maxSessions, when positive, ends the user's oldest sessions beyond it.
+	maxSessions int
+	// indexExpiry is the latest moment this session can live (its absolute
+	// deadline); the index key lives at least that long.
+	indexExpiry time.Time
+	// evicted is filled in by CommitCtx: sessions ended by maxSessions.
+	evicted int
+}
+
+type commitKey struct{}
+
+func withCommit(ctx context.Context, o commitOpts) context.Context {
+	return context.WithValue(ctx, commitKey{}, o)
+}
+
+// withCreate marks a commit as the first write of a new token, without an
+// index entry; store tests use it.
 func withCreate(ctx context.Context) context.Context {
-	return context.WithValue(ctx, createKey{}, true)
+	return withCommit(ctx, commitOpts{create: &createOpts{}})
 }
 
 // FindCtx returns the record stored under the (hashed) token.
@@ -62,10 +95,15 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 	return b, true, nil
 }
 
-// CommitCtx writes a record that expires at expiry. An update of a record
-// that no longer exists writes nothing and returns errGone.
+// CommitCtx writes a record that expires at expiry (or earlier, at the idle
+// deadline carried by ctx). An update of a record that no longer exists
+// writes nothing and returns errGone; a create for a user whose credentials
+// changed after this sign-in began returns ErrCredentialsChanged.
 func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	create, _ := ctx.Value(createKey{}).(bool)
+	o, _ := ctx.Value(commitKey{}).(commitOpts)
+	if !o.idleExpiry.IsZero() && o.idleExpiry.Before(expiry) {
+		expiry = o.idleExpiry
+	}
 	if !expiry.After(time.Now()) {
 		// Already expired: nothing to keep.
 		if err := s.DeleteCtx(ctx, token); err != nil {
@@ -73,8 +111,11 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		}
 		return errGone
 	}
+	if o.create != nil && o.create.userID != 0 {
+		return s.create(ctx, token, b, expiry, o.create)
+	}
 	cond := "XX"
-	if create {
+	if o.create != nil {
 		cond = "NX"
 	}
 	reply, err := s.do(ctx, "SET", s.prefix+token, b, "PXAT", expiry.UnixMilli(), cond)
@@ -82,9 +123,8 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 		return err
 	}
 	if reply == nil {
-		if create {
-			// 256 random bits collided with a live token: never overwrite it.
-			return fmt.Errorf("%w: new token already in use", errStore)
+		if o.create != nil {
+			return errTokenInUse
 		}
 		return errGone
 	}

@@ -68,7 +68,7 @@ func (s *Store) ByName(ctx context.Context, name string) (User, error) {
 		return User{}, ErrNotFound
 	}
 	const q = `
-		SELECT id, name, password_hash, created_at, updated_at
+		SELECT id, name, password_hash, credential_epoch, created_at, updated_at
 		FROM users
 		WHERE name_key = $1`
 	u, err := scanUser(s.db.QueryRowContext(ctx, q, key))
@@ -81,7 +81,7 @@ func (s *Store) ByName(ctx context.Context, name string) (User, error) {
 // ByID returns the user with the given ID, or ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
 	const q = `
-		SELECT id, name, password_hash, created_at, updated_at
+		SELECT id, name, password_hash, credential_epoch, created_at, updated_at
 		FROM users
 		WHERE id = $1`
 	u, err := scanUser(s.db.QueryRowContext(ctx, q, id))
@@ -92,7 +92,9 @@ func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
 }
 
 // SetPasswordHash replaces the password hash of the user with the given ID
-// and bumps its UpdatedAt; an unknown ID yields ErrNotFound.
+// and bumps its UpdatedAt; an unknown ID yields ErrNotFound. It is for
+// re-hashing the same password at a new cost, so the credential epoch stays:
+// use ChangePassword when the password itself changes.
 func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) error {
 	if hash == "" {
 		return errors.New("user: set password hash: empty hash")
@@ -115,10 +117,33 @@ func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) erro
 	return nil
 }
 
+// ChangePassword stores the hash of a new password and increments the
+// user's credential epoch, which it returns: sessions created before the
+// change carry an older epoch and must be ended by the caller. An unknown
+// ID yields ErrNotFound.
+func (s *Store) ChangePassword(ctx context.Context, id int64, hash string) (epoch int64, err error) {
+	if hash == "" {
+		return 0, errors.New("user: change password: empty hash")
+	}
+	const q = `
+		UPDATE users
+		SET password_hash = $1, credential_epoch = credential_epoch + 1, updated_at = $2
+		WHERE id = $3
+		RETURNING credential_epoch`
+	err = s.db.QueryRowContext(ctx, q, hash, time.Now().Unix(), id).Scan(&epoch)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("user: change password: %w", err)
+	}
+	return epoch, nil
+}
+
 // List returns every user, oldest account (lowest ID) first.
 func (s *Store) List(ctx context.Context) ([]User, error) {
 	const q = `
-		SELECT id, name, password_hash, created_at, updated_at
+		SELECT id, name, password_hash, credential_epoch, created_at, updated_at
 		FROM users
 		ORDER BY id`
 	rows, err := s.db.QueryContext(ctx, q)
@@ -140,14 +165,14 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
-// scanUser reads one row of (id, name, password_hash, created_at,
-// updated_at), mapping sql.ErrNoRows to ErrNotFound.
+// scanUser reads one row of (id, name, password_hash, credential_epoch,
+// created_at, updated_at), mapping sql.ErrNoRows to ErrNotFound.
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
 		u                User
 		created, updated int64
 	)
-	err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &created, &updated)
+	err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Epoch, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}

@@ -154,6 +154,43 @@ func TestSetPasswordHash(t *testing.T) {
 	})
 }
 
+func TestChangePasswordBumpsEpoch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *user.Store, _ *sql.DB) {
+		ctx := t.Context()
+		alice := mustCreate(t, s, "Alice")
+		bob := mustCreate(t, s, "Bob")
+		if alice.Epoch != 0 {
+			t.Fatalf("new user epoch = %d, want 0", alice.Epoch)
+		}
+		// A re-hash at another cost keeps the epoch: sessions stay valid.
+		if err := s.SetPasswordHash(ctx, alice.ID, "rehashed"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.ByID(ctx, alice.ID); got.Epoch != 0 {
+			t.Errorf("epoch after re-hash = %d, want 0", got.Epoch)
+		}
+		for want := int64(1); want <= 2; want++ {
+			epoch, err := s.ChangePassword(ctx, alice.ID, "changed")
+			if err != nil || epoch != want {
+				t.Fatalf("ChangePassword = %d, %v; want %d", epoch, err, want)
+			}
+		}
+		got, err := s.ByName(ctx, "alice")
+		if err != nil || got.Epoch != 2 || got.PasswordHash != "changed" {
+			t.Errorf("after two changes: %+v, %v", got, err)
+		}
+		if other, _ := s.ByID(ctx, bob.ID); other.Epoch != 0 {
+			t.Errorf("other user's epoch = %d, want 0", other.Epoch)
+		}
+		if _, err := s.ChangePassword(ctx, 999999, "x"); !errors.Is(err, user.ErrNotFound) {
+			t.Errorf("ChangePassword of an unknown id = %v, want ErrNotFound", err)
+		}
+		if _, err := s.ChangePassword(ctx, alice.ID, ""); err == nil {
+			t.Error("ChangePassword with an empty hash succeeded")
+		}
+	})
+}
+
 func TestList(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *user.Store, _ *sql.DB) {
 		if got := names(t, s); len(got) != 0 {

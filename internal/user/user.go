@@ -21,9 +21,12 @@ type User struct {
 	Name string `json:"name"`
 	// PasswordHash is the encoded password hash. It never leaves the
 	// server: it is excluded from JSON and must not be rendered anywhere.
-	PasswordHash string    `json:"-"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	PasswordHash string `json:"-"`
+	// Epoch counts password changes; sessions remember the epoch they were
+	// created in, so a change can refuse every older one.
+	Epoch     int64     `json:"-"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Errors the Store returns for expected conditions. Any other error from the

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/config"
+	"github.com/sessionauth/authd/internal/redispool"
+	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/user"
+)
+
+// sessionConfig is the session manager's part of the configuration; serve
+// and the session commands must agree on it, above all on the key prefix.
+func sessionConfig(cfg config.Config) session.Config {
+	return session.Config{
+		Lifetime:            cfg.SessionLifetime,
+		IdleTimeout:         cfg.SessionIdleTimeout,
+		RememberLifetime:    cfg.SessionRememberLifetime,
+		RememberIdleTimeout: cfg.SessionRememberIdleTimeout,
+		RefreshInterval:     cfg.SessionRefreshInterval,
+		MaxSessions:         cfg.SessionMaxPerUser,
+		CookieSecure:        cfg.CookieSecure,
+		CookieDomain:        cfg.CookieDomain,
+		KeyPrefix:           cfg.RedisKeyPrefix,
+	}
+}
+
+// openSessions connects to Redis for a one-off command, failing at once
+// when Redis does not answer.
+func openSessions(ctx context.Context, cfg config.Config, log *slog.Logger) (*session.Manager, *redis.Pool, error) {
+	pool, err := redispool.New(cfg.RedisURL, cfg.Redis)
+	if err != nil {
+		return nil, nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := redispool.Ping(pingCtx, pool); err != nil {
+		pool.Close()
+		return nil, nil, fmt.Errorf("redis at %s: %w", redispool.Redact(cfg.RedisURL), err)
+	}
+	m, err := session.NewManager(pool, sessionConfig(cfg), log)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return m, pool, nil
+}
+
+// sessionCommand runs "session list USER" and "session revoke USER ID|--all".
+func sessionCommand(ctx context.Context, env Env, args []string) error {
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") || (args[0] != "list" && args[0] != "revoke") {
+		fmt.Fprint(env.Stderr, usage)
+		return errUsage
+	}
+	sub, name, rest := args[0], args[1], args[2:]
+	target := ""
+	if sub == "revoke" {
+		if len(rest) == 0 {
+			fmt.Fprintln(env.Stderr, "authd session revoke: name a session id (see authd session list) or --all")
+			return errUsage
+		}
+		target, rest = rest[0], rest[1:]
+	}
+	cfg, err := loadConfig(env, "session "+sub, rest)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, env.Stderr)
+	db, _, _, err := openDatabase(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	u, err := user.NewStore(db).ByName(ctx, name)
+	if errors.Is(err, user.ErrNotFound) {
+		return fmt.Errorf("no user named %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	sessions, pool, err := openSessions(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	switch {
+	case sub == "list":
+		list, err := sessions.List(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCLIENT\tADDRESS\tSIGNED IN\tLAST SEEN\tENDS IF UNUSED")
+		for _, e := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.ID, e.UserAgent, e.ClientAddr,
+				e.SignedInAt.UTC().Format(time.RFC3339), e.LastSeen.UTC().Format(time.RFC3339), e.Expires.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case target == "--all":
+		n, err := sessions.RevokeAll(ctx, u.ID, 0)
+		if err != nil {
+			return err
+		}
+		log.Info("audit", "event", "session_revoke", "outcome", "success", "user_id", u.ID, "client", "cli", "sessions", n)
+		fmt.Fprintf(env.Stdout, "ended %d session(s) of %q\n", n, u.Name)
+		return nil
+	default:
+		if _, err := sessions.Revoke(ctx, u.ID, target); errors.Is(err, session.ErrNoSession) {
+			return fmt.Errorf("%q has no session %q (see authd session list %s)", u.Name, target, name)
+		} else if err != nil {
+			return err
+		}
+		log.Info("audit", "event", "session_revoke", "outcome", "success", "user_id", u.ID, "client", "cli", "sessions", 1)
+		fmt.Fprintf(env.Stdout, "ended session %s of %q\n", target, u.Name)
+		return nil
+	}
+}

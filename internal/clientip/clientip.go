@@ -1,0 +1,81 @@
+// Package clientip finds the address of the client behind a request. The
+// connection's peer is the client unless it is a configured trusted proxy;
+// only then is X-Forwarded-For read, from the right, skipping the trusted
+// proxies, so a client cannot pick its own address by sending the header
+// (chi's RealIP middleware trusts any client, which is why it is deprecated).
+package clientip
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Resolver returns client addresses given the trusted proxies.
+type Resolver struct {
+	trusted []netip.Prefix
+}
+
+// New returns a Resolver trusting the given proxies, each an address or a
+// CIDR block ("10.0.0.0/8", "127.0.0.1", "::1").
+func New(proxies []string) (*Resolver, error) {
+	r := &Resolver{}
+	for _, p := range proxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			ip, ipErr := netip.ParseAddr(p)
+			if ipErr != nil {
+				return nil, fmt.Errorf("clientip: trusted proxy %q is neither an address nor a CIDR block", p)
+			}
+			pfx = netip.PrefixFrom(ip.Unmap(), ip.Unmap().BitLen())
+		}
+		r.trusted = append(r.trusted, pfx.Masked())
+	}
+	return r, nil
+}
+
+// Addr returns the client address of r, without a port.
+func (res *Resolver) Addr(r *http.Request) string {
+	peer := peerAddr(r)
+	if !res.isTrusted(peer) {
+		return peer.String()
+	}
+	// Rightmost first: entries left of the first untrusted hop were written
+	// by whoever sent the request, and may be anything.
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // garbage: the last trusted hop is the best we know
+		}
+		ip = ip.Unmap()
+		if !res.isTrusted(ip) {
+			return ip.String()
+		}
+		peer = ip
+	}
+	return peer.String()
+}
+
+func (res *Resolver) isTrusted(ip netip.Addr) bool {
+	for _, p := range res.trusted {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+func peerAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap()
+}

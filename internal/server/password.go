@@ -1,0 +1,106 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/password"
+)
+
+// handlePasswordForm shows the password change form.
+func (a *app) handlePasswordForm(w http.ResponseWriter, r *http.Request) {
+	d := a.page(r, "Change password")
+	d.Form = &formView{}
+	a.render(w, r, http.StatusOK, "password", d)
+}
+
+// handlePasswordSubmit changes the password after checking the current one,
+// ends every session of the user (on every instance, including sign-ins
+// still in flight with the old password), and signs this device in again
+// under a new token.
+func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
+	info, _ := a.Sessions.Current(r.Context())
+	var p passwordChange
+	if err := decodeBody(r, &p, p.fromForm); err != nil {
+		a.badBody(w, r, err)
+		return
+	}
+	f := &formView{Fields: map[string]string{}}
+	if p.Current == "" {
+		f.Fields["current_password"] = "Enter your current password."
+	}
+	if err := password.Validate(p.New); err != nil {
+		f.Fields["new_password"] = capitalize(err.Error()) + "."
+	} else if p.Confirm != "" && p.Confirm != p.New {
+		f.Fields["confirm_password"] = "The two new passwords differ."
+	}
+	if len(f.Fields) > 0 {
+		a.formError(w, r, "password", "Change password", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
+		return
+	}
+
+	// Guessing the current password from a hijacked session counts against
+	// the same limits as signing in.
+	acct, addr := a.loginCounters(r, info.Name)
+	if ref, err := a.Throttle.Take(r.Context(), acct, addr); err != nil {
+		a.unavailable(w, r, err)
+		return
+	} else if ref != nil {
+		a.throttled(w, r, "password_change", ref, acct.Key)
+		return
+	}
+	u, err := a.Users.ByID(r.Context(), info.UserID)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	if _, err := a.Hasher.Verify(r.Context(), u.PasswordHash, p.Current); errors.Is(err, password.ErrMismatch) {
+		a.audit(r, "password_change", "failure", u.ID)
+		f.Fields["current_password"] = "That is not your current password."
+		a.formError(w, r, "password", "Change password", http.StatusUnauthorized, f, "Your password was not changed.")
+		return
+	} else if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	if err := a.Throttle.Succeeded(r.Context(), acct, addr); err != nil {
+		a.logger(r).Warn("reset throttle", "user_id", u.ID, "err", err)
+	}
+
+	hash, err := a.Hasher.Hash(r.Context(), p.New)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	epoch, err := a.Users.ChangePassword(r.Context(), u.ID, hash)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	// From here the new password is in force. Ending the old sessions is
+	// what the user asked for; if Redis fails now, say so rather than
+	// claim success.
+	n, err := a.Sessions.RevokeAll(r.Context(), u.ID, epoch)
+	if err != nil {
+		a.logger(r).Error("password changed but sessions not ended", "user_id", u.ID, "err", err)
+		a.unavailable(w, r, err)
+		return
+	}
+	a.audit(r, "password_change", "success", u.ID)
+	a.audit(r, "session_revoke", "success", u.ID, slog.Int("sessions", n), slog.String("reason", "password change"))
+	a.record(r, u.ID, activity.PasswordChanged)
+	u.PasswordHash, u.Epoch = hash, epoch
+	if !a.startSession(w, r, u, info.Remember) {
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": n})
+		return
+	}
+	d := a.page(r, "Change password")
+	d.Notice = "Your password was changed, and every other session was signed out."
+	d.Form = &formView{}
+	a.render(w, r, http.StatusOK, "password", d)
+}

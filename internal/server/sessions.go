@@ -1,0 +1,129 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/session"
+)
+
+// sessionJSON is the JSON form of one of the user's sessions.
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	SignedInAt time.Time `json:"signed_in_at"`
+	LastSeen   time.Time `json:"last_seen_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	ClientAddr string    `json:"client_addr"`
+	UserAgent  string    `json:"user_agent"`
+	Remember   bool      `json:"remember"`
+	Current    bool      `json:"current"`
+}
+
+// handleSessions lists the signed-in user's sessions, this one marked.
+func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
+	info, _ := a.Sessions.Current(r.Context()) // requireUser checked it
+	list, err := a.Sessions.List(r.Context(), info.UserID)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	if wantsJSON(r) {
+		out := make([]sessionJSON, 0, len(list))
+		for _, e := range list {
+			out = append(out, sessionJSON{
+				ID: e.ID, SignedInAt: e.SignedInAt.UTC(), LastSeen: e.LastSeen.UTC(), ExpiresAt: e.Expires.UTC(),
+				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current,
+			})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+		return
+	}
+	d := a.page(r, "Your sessions")
+	d.Sessions = list
+	a.render(w, r, http.StatusOK, "sessions", d)
+}
+
+// handleRevoke ends one of the user's sessions. Another user's id, or one
+// that ended already, is 404: the answer never confirms that an id exists.
+func (a *app) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	info, _ := a.Sessions.Current(r.Context())
+	current, err := a.Sessions.Revoke(r.Context(), info.UserID, chi.URLParam(r, "id"))
+	switch {
+	case errors.Is(err, session.ErrNoSession):
+		a.fail(w, r, http.StatusNotFound, "No such session: it may have ended already.")
+		return
+	case err != nil:
+		a.unavailable(w, r, err)
+		return
+	}
+	a.audit(r, "session_revoke", "success", info.UserID, slog.Int("sessions", 1), slog.Bool("current", current))
+	a.record(r, info.UserID, activity.Revoked)
+	if current {
+		a.Sessions.ClearCookie(w)
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"revoked": 1, "current": current})
+		return
+	}
+	if current {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	http.Redirect(w, r, "/account/sessions", http.StatusSeeOther)
+}
+
+// handleRevokeOthers signs the user out everywhere but here.
+func (a *app) handleRevokeOthers(w http.ResponseWriter, r *http.Request) {
+	info, _ := a.Sessions.Current(r.Context())
+	n, err := a.Sessions.RevokeOthers(r.Context(), info.UserID)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	a.audit(r, "session_revoke", "success", info.UserID, slog.Int("sessions", n), slog.String("scope", "others"))
+	if n > 0 {
+		a.record(r, info.UserID, activity.Revoked)
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
+		return
+	}
+	http.Redirect(w, r, "/account/sessions", http.StatusSeeOther)
+}
+
+// activityJSON is the JSON form of one activity event.
+type activityJSON struct {
+	At         time.Time     `json:"at"`
+	Kind       activity.Kind `json:"kind"`
+	ClientAddr string        `json:"client_addr"`
+	UserAgent  string        `json:"user_agent"`
+}
+
+// activityShown is how many recent events the activity page shows.
+const activityShown = 50
+
+// handleActivity shows the user's recent security events.
+func (a *app) handleActivity(w http.ResponseWriter, r *http.Request) {
+	info, _ := a.Sessions.Current(r.Context())
+	events, err := a.Activity.List(r.Context(), info.UserID, activityShown)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	if wantsJSON(r) {
+		out := make([]activityJSON, 0, len(events))
+		for _, e := range events {
+			out = append(out, activityJSON{At: e.At.UTC(), Kind: e.Kind, ClientAddr: e.ClientAddr, UserAgent: e.UserAgent})
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"activity": out})
+		return
+	}
+	d := a.page(r, "Account activity")
+	d.Activity = events
+	a.render(w, r, http.StatusOK, "activity", d)
+}

@@ -1,0 +1,181 @@
+// Package throttle limits attempts (failed sign-ins, sign-ups) with counters
+// kept in Redis, so that every server instance sees the same counts.
+//
+// An attempt is reserved before the expensive work (bcrypt) is done: one
+// atomic script checks every counter that applies and, only if none is at
+// its limit, counts the attempt in all of them. Concurrent attempts can
+// therefore never exceed a limit, however many instances race. A successful
+// sign-in resets the account's counter and gives back its slot in the
+// address's counter, so only failures accumulate; counters expire a window
+// after their first attempt, so a limit can delay a real user but never
+// lock them out for good.
+package throttle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// ErrUnavailable wraps failures of Redis: whether the attempt may proceed
+// is unknown, and callers refuse it (fail closed).
+var ErrUnavailable = errors.New("throttle: store unavailable")
+
+// Counter is one limit an attempt counts against.
+type Counter struct {
+	// Scope names the limit in logs and answers: "account", "address", "signup".
+	Scope string
+	// Key identifies what is counted within the scope; see AccountKey and
+	// AddressKey.
+	Key string
+	// Limit is the number of attempts allowed per Window; zero or less
+	// disables the counter.
+	Limit  int
+	Window time.Duration
+}
+
+// Refused describes an attempt that a counter refused.
+type Refused struct {
+	Scope      string
+	RetryAfter time.Duration
+}
+
+// Limiter counts attempts in Redis under a key prefix.
+type Limiter struct {
+	pool   *redis.Pool
+	prefix string
+}
+
+// New returns a Limiter keeping its counters under prefix in pool's Redis.
+func New(pool *redis.Pool, prefix string) *Limiter {
+	return &Limiter{pool: pool, prefix: prefix}
+}
+
+// takeScript: KEYS are the counters, ARGV their limits then their windows
+// in ms. Returns 0 when the attempt was counted everywhere, else the index
+// (1-based) of the first counter at its limit and its remaining ms.
+var takeScript = redis.NewScript(-1, `
+local n = #KEYS
+for i = 1, n do
+  local limit = tonumber(ARGV[i])
+  if limit > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+    local ttl = redis.call('PTTL', KEYS[i])
+    if ttl < 0 then
+      redis.call('PEXPIRE', KEYS[i], ARGV[n + i])
+      ttl = tonumber(ARGV[n + i])
+    end
+    return {i, ttl}
+  end
+end
+for i = 1, n do
+  if tonumber(ARGV[i]) > 0 and redis.call('INCR', KEYS[i]) == 1 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[n + i])
+  end
+end
+return {0, 0}
+`)
+
+// Take reserves one attempt against every counter, atomically. It returns
+// nil when the attempt may proceed, and the refusing counter otherwise
+// (nothing is counted then).
+func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, error) {
+	var active []Counter
+	for _, c := range counters {
+		if c.Limit > 0 {
+			active = append(active, c)
+		}
+	}
+	if len(active) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, 1+3*len(active))
+	args = append(args, len(active))
+	for _, c := range active {
+		args = append(args, l.key(c))
+	}
+	for _, c := range active {
+		args = append(args, c.Limit)
+	}
+	for _, c := range active {
+		args = append(args, c.Window.Milliseconds())
+	}
+	conn, err := l.pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer conn.Close()
+	reply, err := redis.Int64s(takeScript.DoContext(ctx, conn, args...))
+	if err != nil || len(reply) != 2 {
+		return nil, fmt.Errorf("%w: take: %w", ErrUnavailable, err)
+	}
+	if reply[0] == 0 {
+		return nil, nil
+	}
+	c := active[reply[0]-1]
+	return &Refused{Scope: c.Scope, RetryAfter: time.Duration(reply[1]) * time.Millisecond}, nil
+}
+
+// refundScript: KEYS[1] is reset, KEYS[2] (if any) decremented when positive.
+var refundScript = redis.NewScript(-1, `
+redis.call('DEL', KEYS[1])
+if KEYS[2] and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
+  redis.call('DECR', KEYS[2])
+end
+return 0
+`)
+
+// Succeeded records that an attempt reserved with Take succeeded: the reset
+// counter starts again from zero (the account: a success proves the owner),
+// and the refund counter gets its slot back (the address: other people may
+// share it, and only failures should count).
+func (l *Limiter) Succeeded(ctx context.Context, reset, refund Counter) error {
+	conn, err := l.pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer conn.Close()
+	keys := []any{1, l.key(reset)}
+	if refund.Limit > 0 {
+		keys = []any{2, l.key(reset), l.key(refund)}
+	}
+	if _, err := refundScript.DoContext(ctx, conn, keys...); err != nil {
+		return fmt.Errorf("%w: succeeded: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func (l *Limiter) key(c Counter) string {
+	return l.prefix + c.Scope + ":" + c.Key
+}
+
+// AccountKey is the counter key of a sign-in name: a hash, so that any
+// input, however long or strange, makes a short key, and the same for
+// every spelling that names the same account (pass the normalised name
+// when there is one).
+func AccountKey(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:12])
+}
+
+// AddressKey is the counter key of a client address. IPv6 addresses count
+// per /64, the block one subscriber usually gets, so that hopping between
+// addresses of one block does not escape the limit.
+func AddressKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return "other:" + AccountKey(addr)
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return strings.ReplaceAll(p.String(), ":", "_")
+	}
+	return ip.String()
+}

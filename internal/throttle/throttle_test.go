@@ -1,0 +1,133 @@
+package throttle_test
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/testenv"
+	"github.com/sessionauth/authd/internal/throttle"
+)
+
+func TestTakeNeverExceedsLimitUnderRace(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := throttle.New(r.Pool(t), "t:")
+	acct := throttle.Counter{Scope: "account", Key: throttle.AccountKey("alice"), Limit: 5, Window: time.Minute}
+	addr := throttle.Counter{Scope: "address", Key: throttle.AddressKey("192.0.2.1"), Limit: 100, Window: time.Minute}
+
+	var allowed, refused atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			ref, err := l.Take(t.Context(), acct, addr)
+			switch {
+			case err != nil:
+				t.Error(err)
+			case ref == nil:
+				allowed.Add(1)
+			default:
+				if ref.Scope != "account" || ref.RetryAfter <= 0 || ref.RetryAfter > time.Minute {
+					t.Errorf("refused: %+v", ref)
+				}
+				refused.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 5 || refused.Load() != 59 {
+		t.Fatalf("allowed %d, refused %d of 64 concurrent attempts; want 5 and 59", allowed.Load(), refused.Load())
+	}
+	// Refused attempts are not counted: the address saw only the five.
+	c := r.Conn(t)
+	if n, _ := redis.Int(c.Do("GET", "t:address:192.0.2.1")); n != 5 {
+		t.Errorf("address counter = %d, want 5", n)
+	}
+	if ttl, _ := redis.Int64(c.Do("PTTL", "t:address:192.0.2.1")); ttl <= 0 || ttl > 60000 {
+		t.Errorf("address counter TTL = %d ms, want within the window", ttl)
+	}
+}
+
+func TestSuccessResetsAccountAndRefundsAddress(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := throttle.New(r.Pool(t), "t:")
+	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 3, Window: time.Minute}
+	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 10, Window: time.Minute}
+	for range 3 {
+		if ref, err := l.Take(t.Context(), acct, addr); ref != nil || err != nil {
+			t.Fatalf("Take = %+v, %v", ref, err)
+		}
+	}
+	if ref, _ := l.Take(t.Context(), acct, addr); ref == nil {
+		t.Fatal("fourth attempt allowed")
+	}
+	if err := l.Succeeded(t.Context(), acct, addr); err != nil {
+		t.Fatal(err)
+	}
+	c := r.Conn(t)
+	if n, _ := redis.Int(c.Do("EXISTS", "t:account:k")); n != 0 {
+		t.Error("account counter survived a success")
+	}
+	if n, _ := redis.Int(c.Do("GET", "t:address:a")); n != 2 {
+		t.Errorf("address counter after a success = %d, want 2", n)
+	}
+	if ref, _ := l.Take(t.Context(), acct, addr); ref != nil {
+		t.Errorf("attempt after a success refused: %+v", ref)
+	}
+}
+
+func TestLimitExpires(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := throttle.New(r.Pool(t), "t:")
+	c := throttle.Counter{Scope: "account", Key: "k", Limit: 1, Window: 300 * time.Millisecond}
+	if ref, _ := l.Take(t.Context(), c); ref != nil {
+		t.Fatal("first attempt refused")
+	}
+	ref, _ := l.Take(t.Context(), c)
+	if ref == nil {
+		t.Fatal("second attempt allowed")
+	}
+	time.Sleep(ref.RetryAfter + 50*time.Millisecond)
+	if ref, _ := l.Take(t.Context(), c); ref != nil {
+		t.Errorf("attempt after the window refused: %+v", ref)
+	}
+}
+
+func TestDisabledCountersAndRedisDown(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := throttle.New(r.Pool(t), "t:")
+	off := throttle.Counter{Scope: "account", Key: "k", Limit: 0, Window: time.Minute}
+	for range 10 {
+		if ref, err := l.Take(t.Context(), off); ref != nil || err != nil {
+			t.Fatalf("disabled counter: %+v, %v", ref, err)
+		}
+	}
+	r.Stop(t)
+	on := throttle.Counter{Scope: "account", Key: "k", Limit: 5, Window: time.Minute}
+	if _, err := l.Take(t.Context(), on); !errors.Is(err, throttle.ErrUnavailable) {
+		t.Errorf("Take with Redis down = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	if a, b := throttle.AccountKey("alice"), throttle.AccountKey("bob"); a == b || len(a) != 24 {
+		t.Errorf("account keys %q %q", a, b)
+	}
+	for in, want := range map[string]string{
+		"192.0.2.1":            "192.0.2.1",
+		"::ffff:192.0.2.1":     "192.0.2.1",
+		"2001:db8:1:2:3:4:5:6": "2001_db8_1_2__/64",
+		"2001:db8:1:2:ffff::1": "2001_db8_1_2__/64",
+		"2001:db8:1:3::1":      "2001_db8_1_3__/64",
+	} {
+		if got := throttle.AddressKey(in); got != want {
+			t.Errorf("AddressKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := throttle.AddressKey("not an ip"); len(got) > 40 {
+		t.Errorf("AddressKey of junk = %q", got)
+	}
+}
