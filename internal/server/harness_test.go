@@ -223,7 +223,6 @@ func (ts *testServer) signedIn(t testing.TB, name, pw string) *client {
 	return c
 }
 
-// sessionKeys lists the session keys in the test's Redis.
 // sessionKeys lists the session records in Redis: the keys under the
 // prefix, without the per-user indexes, epochs and throttle counters (whose
 // key suffixes contain a colon, which a hashed token never does).
