@@ -14,6 +14,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/server"
@@ -71,7 +72,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New()
+	m.RegisterPool(pool)
 	handler, err := server.New(server.Config{
+		Metrics:      m,
+		MetricsRoute: cfg.MetricsAddr == "",
 		Log:        log,
 		Users:      user.NewStore(db),
 		Sessions:   sessions,
@@ -116,7 +121,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLS(), "signup", cfg.SignupEnabled)
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() {
 		if cfg.TLS() {
 			errc <- srv.ServeTLS(ln, cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -124,8 +129,26 @@ func serve(ctx context.Context, env Env, args []string) error {
 			errc <- srv.Serve(ln)
 		}
 	}()
+	servers := []*http.Server{srv}
+	if cfg.MetricsAddr != "" {
+		// A listener of its own keeps /metrics off the public address.
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen on %s for metrics: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: srv.ErrorLog}
+		servers = append(servers, msrv)
+		log.Info("metrics listening", "addr", mln.Addr().String())
+		go func() { errc <- msrv.Serve(mln) }()
+	}
 	select {
 	case err := <-errc:
+		for _, s := range servers {
+			_ = s.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -133,11 +156,15 @@ func serve(ctx context.Context, env Env, args []string) error {
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, s := range servers {
+		if err := s.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range servers {
+		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil

@@ -21,6 +21,7 @@ import (
 // which overrides the defaults.
 type Config struct {
 	Addr            string
+	MetricsAddr     string
 	TLSCertFile     string
 	TLSKeyFile      string
 	CookieSecure    bool
@@ -74,6 +75,7 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{"addr", "LISTEN_ADDR", "localhost:8080", "address to listen on", str(func(c *Config) *string { return &c.Addr })},
+		{"metrics-addr", "METRICS_ADDR", "", "serve /metrics on this address of its own instead of the main one (e.g. 127.0.0.1:9090)", str(func(c *Config) *string { return &c.MetricsAddr })},
 		{"tls-cert", "TLS_CERT_FILE", "", "TLS certificate file; serve HTTPS when set", str(func(c *Config) *string { return &c.TLSCertFile })},
 		{"tls-key", "TLS_KEY_FILE", "", "TLS private key file", str(func(c *Config) *string { return &c.TLSKeyFile })},
 		{"cookie-secure", "COOKIE_SECURE", "false", "mark the cookie Secure (set when behind a TLS proxy; implied by -tls-cert)", boolean(func(c *Config) *bool { return &c.CookieSecure })},

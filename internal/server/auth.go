@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -54,6 +55,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	} else if ref != nil {
+		a.Metrics.SignIn("throttled")
 		a.throttled(w, r, "sign_in", ref, acct.Key)
 		return
 	}
@@ -61,6 +63,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	u, err := a.authenticate(r.Context(), a.logger(r), c.Username, c.Password)
 	switch {
 	case errors.Is(err, password.ErrMismatch):
+		a.Metrics.SignIn("failure")
 		a.audit(r, "sign_in", "failure", u.ID)
 		a.record(r, u.ID, activity.SignInFailed)
 		a.formError(w, r, "login", "Sign in", http.StatusUnauthorized, f, msgInvalidCredentials)
@@ -94,6 +97,7 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 		a.unavailable(w, r, err)
 		return false
 	}
+	a.Metrics.SignIn("success")
 	a.audit(r, "sign_in", "success", u.ID, slog.Bool("remember", remember))
 	if evicted > 0 {
 		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
@@ -177,7 +181,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	// Without Redis the new user could not be signed in: refuse before
 	// creating the account rather than leave the name taken behind a 503.
 	if err := redispool.Ping(r.Context(), a.Redis); err != nil {
-		a.unavailable(w, r, err)
+		a.unavailable(w, r, fmt.Errorf("%w: %w", session.ErrUnavailable, err))
 		return
 	}
 	hash, err := a.Hasher.Hash(r.Context(), c.Password)

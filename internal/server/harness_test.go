@@ -20,6 +20,7 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
@@ -31,14 +32,15 @@ import (
 // test on its own port) and a real SQLite file.
 type testServer struct {
 	*httptest.Server
-	redis  *testenv.Redis
-	pool   *redis.Pool
-	db     *sql.DB
-	users  *user.Store
-	hasher *password.Hasher
-	logs   *syncBuffer
-	prefix string
-	opts   testOptions
+	redis   *testenv.Redis
+	pool    *redis.Pool
+	db      *sql.DB
+	users   *user.Store
+	hasher  *password.Hasher
+	logs    *syncBuffer
+	prefix  string
+	opts    testOptions
+	metrics *metrics.Metrics
 }
 
 type testOptions struct {
@@ -77,6 +79,8 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	ts.db, ts.users = db, user.NewStore(db)
 
 	ts.opts = o
+	ts.metrics = metrics.New()
+	ts.metrics.RegisterPool(ts.pool)
 	ts.start(t)
 	return ts
 }
@@ -88,6 +92,7 @@ func (ts *testServer) sibling(t testing.TB) *testServer {
 	t.Helper()
 	sib := &testServer{redis: ts.redis, db: ts.db, users: ts.users, logs: &syncBuffer{}, prefix: ts.prefix, opts: ts.opts}
 	sib.pool = ts.redis.Pool(t)
+	sib.metrics = metrics.New()
 	sib.start(t)
 	return sib
 }
@@ -113,11 +118,13 @@ func (ts *testServer) start(t testing.TB) {
 	}
 	h, err := New(Config{
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
-		Activity:   activity.NewStore(ts.db, time.Hour, 100),
-		Throttle:   throttle.New(ts.pool, ts.prefix+"throttle:"),
-		Limits:     o.limits,
-		ClientAddr: clients.Addr,
-		DB:         ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+		Activity:     activity.NewStore(ts.db, time.Hour, 100),
+		Throttle:     throttle.New(ts.pool, ts.prefix+"throttle:"),
+		Limits:       o.limits,
+		Metrics:      ts.metrics,
+		MetricsRoute: true,
+		ClientAddr:   clients.Addr,
+		DB:           ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/web"
 )
 
@@ -144,6 +145,17 @@ func (a *app) serverError(w http.ResponseWriter, r *http.Request, err error) {
 // unavailable logs a failure of Redis or the database once and answers 503.
 func (a *app) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	a.logger(r).Warn("dependency unavailable", "err", err)
+	store, op := "sql", "write"
+	if errors.Is(err, session.ErrUnavailable) || errors.Is(err, throttle.ErrUnavailable) {
+		store = "redis"
+	}
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		op = "read"
+	}
+	a.Metrics.StoreError(store, op)
+	if r.URL.Path == "/login" {
+		a.Metrics.SignIn("unavailable")
+	}
 	w.Header().Set("Retry-After", "5")
 	a.fail(w, r, http.StatusServiceUnavailable, "The service is temporarily unavailable. Please try again in a moment.")
 }

@@ -26,7 +26,8 @@ func (a *app) routes() (http.Handler, error) {
 	cop.SetDenyHandler(http.HandlerFunc(a.handleCrossOrigin))
 
 	r := chi.NewRouter()
-	r.Use(a.logRequests, a.recoverPanic, a.secureHeaders, a.limitBody, cop.Handler, a.Sessions.Middleware)
+	// Metrics first, so it times everything and sees chi's route pattern.
+	r.Use(a.Metrics.Middleware, a.logRequests, a.recoverPanic, a.secureHeaders, a.limitBody, cop.Handler, a.Sessions.Middleware)
 	r.NotFound(a.handleNotFound)
 	r.MethodNotAllowed(a.handleMethodNotAllowed)
 
@@ -41,6 +42,9 @@ func (a *app) routes() (http.Handler, error) {
 	r.Post("/logout", a.handleLogout)
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
+	if a.MetricsRoute {
+		r.Method(http.MethodGet, "/metrics", a.Metrics.Handler())
+	}
 	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 
 	// Signed in only.

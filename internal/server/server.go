@@ -13,6 +13,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
@@ -30,6 +31,12 @@ type Config struct {
 	// Throttle counts attempts in Redis; Limits says how many are allowed.
 	Throttle *throttle.Limiter
 	Limits   Limits
+	// Metrics counts requests, sign-ins, throttling and store errors; nil
+	// disables it.
+	Metrics *metrics.Metrics
+	// MetricsRoute serves /metrics on the main router (when METRICS_ADDR
+	// does not give it a listener of its own).
+	MetricsRoute bool
 	// ClientAddr returns the client address of a request (the peer, or
 	// what a trusted proxy says); nil means the peer.
 	ClientAddr func(*http.Request) string

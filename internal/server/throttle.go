@@ -43,6 +43,7 @@ func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, re
 		attrs = append(attrs, slog.String("account_key", key))
 	}
 	a.audit(r, event, "throttled", 0, attrs...)
+	a.Metrics.Throttled(ref.Scope)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	msg := "Too many attempts. Please try again in " + humanDuration(time.Duration(secs)*time.Second) + "."
 	if wantsJSON(r) {
