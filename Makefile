@@ -1,6 +1,6 @@
 # Short by design: every target is one or two commands. "make" lists them.
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint bench stop-redis clean
+.PHONY: help build run test lint bench fuzz stop-redis clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,13 @@ lint: ## fail on unformatted files, then go vet
 
 bench: ## run the benchmarks
 	go test -run='^$$' -bench=. -benchmem ./...
+
+# Each target runs for FUZZTIME; the seed corpora already run in make test.
+FUZZTIME ?= 30s
+fuzz: ## fuzz the parsers that face users, FUZZTIME (default 30s) each
+	go test -run='^$$' -fuzz='^FuzzLocalRedirect$$' -fuzztime=$(FUZZTIME) ./internal/server
+	go test -run='^$$' -fuzz='^FuzzDecodeCredentials$$' -fuzztime=$(FUZZTIME) ./internal/server
+	go test -run='^$$' -fuzz='^FuzzRequestToken$$' -fuzztime=$(FUZZTIME) ./internal/session
 
 # Checks the pid still names a redis-server: a stale file must not kill
 # whatever process reused the number.

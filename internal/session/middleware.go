@@ -125,7 +125,15 @@ func validToken(s string) string {
 	if len(s) != tokenLen {
 		return ""
 	}
-	if _, err := base64.RawURLEncoding.DecodeString(s); err != nil {
+	// Checked by hand: the base64 decoder skips \r and \n, so it would
+	// accept "a\rbc…" (found by FuzzRequestToken).
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return ""
+		}
+	}
+	if raw, err := base64.RawURLEncoding.DecodeString(s); err != nil || len(raw) != 32 {
 		return ""
 	}
 	return s
