@@ -90,6 +90,9 @@ func settings() []setting {
 		{"redis-connect-timeout", "REDIS_CONNECT_TIMEOUT", "2s", "Redis connect timeout", duration(func(c *Config) *time.Duration { return &c.Redis.ConnectTimeout })},
 		{"redis-read-timeout", "REDIS_READ_TIMEOUT", "2s", "Redis read timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.ReadTimeout })},
 		{"redis-write-timeout", "REDIS_WRITE_TIMEOUT", "2s", "Redis write timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.WriteTimeout })},
+		{"redis-sentinel-addrs", "REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels; when set, the master is found through them and REDIS_URL's host is ignored", list(func(c *Config) *[]string { return &c.Redis.SentinelAddrs })},
+		{"redis-sentinel-master", "REDIS_SENTINEL_MASTER", "", "master name the sentinels monitor (required with REDIS_SENTINEL_ADDRS)", str(func(c *Config) *string { return &c.Redis.SentinelMaster })},
+		{"redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", "", "password of the sentinels (their requirepass), if any", str(func(c *Config) *string { return &c.Redis.SentinelPassword })},
 		{"database-url", "DATABASE_URL", "sqlite:authd.db", "user database: sqlite:PATH or postgres://user@host/db", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"session-lifetime", "SESSION_LIFETIME", "12h", "absolute session lifetime", duration(func(c *Config) *time.Duration { return &c.SessionLifetime })},
 		{"session-idle-timeout", "SESSION_IDLE_TIMEOUT", "30m", "end sessions unused for this long", duration(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
@@ -155,6 +158,13 @@ func (c Config) validate() error {
 	}
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
 	check(redispool.CheckURL(c.RedisURL) == nil, "REDIS_URL: %v", redispool.CheckURL(c.RedisURL))
+	sentinel := len(c.Redis.SentinelAddrs) > 0
+	check(!sentinel || c.Redis.SentinelMaster != "", "REDIS_SENTINEL_MASTER is required when REDIS_SENTINEL_ADDRS is set")
+	check(sentinel || c.Redis.SentinelMaster == "", "REDIS_SENTINEL_ADDRS is required when REDIS_SENTINEL_MASTER is set")
+	check(sentinel || c.Redis.SentinelPassword == "", "REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINEL_ADDRS is not")
+	for _, a := range c.Redis.SentinelAddrs {
+		check(redispool.CheckSentinelAddr(a) == nil, "REDIS_SENTINEL_ADDRS: %v", redispool.CheckSentinelAddr(a))
+	}
 	check(c.DatabaseURL != "", "DATABASE_URL must not be empty")
 	check(c.SessionLifetime > 0, "SESSION_LIFETIME must be positive")
 	check(c.SessionIdleTimeout > 0, "SESSION_IDLE_TIMEOUT must be positive")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -22,6 +23,17 @@ type Options struct {
 	// default, so a stalled Redis would hang every request (default 2s each).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+
+	// SentinelAddrs (host:port of each sentinel) turn on Redis Sentinel: the
+	// pool asks them, in order, for the address of the master named
+	// SentinelMaster, and the host of the Redis URL is ignored. The URL's
+	// scheme, password and database still apply to the master (rediss://
+	// also makes the sentinels be reached over TLS). Empty: dial the URL.
+	SentinelAddrs  []string
+	SentinelMaster string
+	// SentinelPassword authenticates to the sentinels (their requirepass),
+	// which is separate from the master's password in the URL.
+	SentinelPassword string
 }
 
 func (o *Options) defaults() {
@@ -48,11 +60,18 @@ func (o *Options) defaults() {
 // not connect: the server starts while Redis is down and reports it in
 // /readyz. Callers take connections with GetContext, so a request waiting
 // for a free connection gives up when its context ends.
+//
+// With o.SentinelAddrs set, every new connection goes to the master the
+// sentinels name (see sentinel.go), and pooled connections to a node that is
+// no longer master are not handed out again.
 func New(rawURL string, o Options) (*redis.Pool, error) {
 	if err := CheckURL(rawURL); err != nil {
 		return nil, err
 	}
 	o.defaults()
+	if len(o.SentinelAddrs) > 0 {
+		return newSentinelPool(rawURL, o)
+	}
 	return &redis.Pool{
 		MaxActive:   o.MaxActive,
 		MaxIdle:     o.MaxIdle,
@@ -78,6 +97,40 @@ func New(rawURL string, o Options) (*redis.Pool, error) {
 			return err
 		},
 	}, nil
+}
+
+func newSentinelPool(rawURL string, o Options) (*redis.Pool, error) {
+	if o.SentinelMaster == "" {
+		return nil, errors.New("redis sentinel: master name missing")
+	}
+	for _, a := range o.SentinelAddrs {
+		if err := CheckSentinelAddr(a); err != nil {
+			return nil, err
+		}
+	}
+	u, err := url.Parse(rawURL) // checked by CheckURL
+	if err != nil {
+		return nil, err
+	}
+	s := newSentinels(u, o)
+	return &redis.Pool{
+		MaxActive:           o.MaxActive,
+		MaxIdle:             o.MaxIdle,
+		IdleTimeout:         o.IdleTimeout,
+		Wait:                true,
+		DialContext:         s.dial,
+		TestOnBorrowContext: s.testOnBorrow,
+	}, nil
+}
+
+// CheckSentinelAddr reports whether addr is a host:port a sentinel can be
+// dialled at.
+func CheckSentinelAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" {
+		return fmt.Errorf("sentinel address %q: want host:port", addr)
+	}
+	return nil
 }
 
 // CheckURL reports whether rawURL is a Redis URL the pool can dial.

@@ -25,8 +25,9 @@ type Redis struct {
 	// URL is the redis:// URL of the server.
 	URL string
 
-	dir string
-	cmd *exec.Cmd
+	dir      string
+	password string
+	cmd      *exec.Cmd
 }
 
 // StartRedis starts redis-server on a free loopback port, waits until it
@@ -34,16 +35,26 @@ type Redis struct {
 // skips, when redis-server is not installed: the suite is meaningless without it.
 func StartRedis(t testing.TB, extraArgs ...string) *Redis {
 	t.Helper()
+	r := newRedis(t, "")
+	r.start(t, extraArgs...)
+	return r
+}
+
+// newRedis picks a free loopback port and a directory for a server that is
+// not started yet, and kills the server when the test ends. password is the
+// server's requirepass, used when waiting for it and by Conn.
+func newRedis(t testing.TB, password string) *Redis {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server not found in PATH (install it: apt-get install redis-server): %v", err)
 	}
 	port := freePort(t)
 	r := &Redis{
-		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		dir:  t.TempDir(),
+		Addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		dir:      t.TempDir(),
+		password: password,
 	}
 	r.URL = "redis://" + r.Addr + "/0"
-	r.start(t, extraArgs...)
 	t.Cleanup(func() { r.kill() })
 	return r
 }
@@ -63,7 +74,7 @@ func (r *Redis) Stop(t testing.TB) {
 // Conn opens a direct connection for inspecting the server (KEYS, INFO, TTL).
 func (r *Redis) Conn(t testing.TB) redis.Conn {
 	t.Helper()
-	c, err := redis.Dial("tcp", r.Addr, redis.DialConnectTimeout(time.Second))
+	c, err := redis.Dial("tcp", r.Addr, redis.DialConnectTimeout(time.Second), redis.DialPassword(r.password))
 	if err != nil {
 		t.Fatalf("dial test redis: %v", err)
 	}
@@ -80,6 +91,7 @@ func (r *Redis) Pool(t testing.TB) *redis.Pool {
 		Wait:      true,
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
 			return redis.DialContext(ctx, "tcp", r.Addr,
+				redis.DialPassword(r.password),
 				redis.DialConnectTimeout(time.Second),
 				redis.DialReadTimeout(2*time.Second),
 				redis.DialWriteTimeout(2*time.Second))
@@ -97,6 +109,12 @@ func (r *Redis) start(t testing.TB, extraArgs ...string) {
 		"--save", "", "--appendonly", "no",
 		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"),
 	}, extraArgs...)
+	r.run(t, args...)
+}
+
+// run starts redis-server with args and waits until it answers PING.
+func (r *Redis) run(t testing.TB, args ...string) {
+	t.Helper()
 	cmd := exec.Command("redis-server", args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
@@ -104,7 +122,7 @@ func (r *Redis) start(t testing.TB, extraArgs ...string) {
 	r.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := redis.Dial("tcp", r.Addr, redis.DialConnectTimeout(200*time.Millisecond))
+		c, err := redis.Dial("tcp", r.Addr, redis.DialConnectTimeout(200*time.Millisecond), redis.DialPassword(r.password))
 		if err == nil {
 			_, err = c.Do("PING")
 			c.Close()
