@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -54,7 +55,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer pool.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	if err := redispool.Ping(pingCtx, pool); err != nil {
-		log.Warn("redis not reachable; starting anyway (see /readyz)", "redis", redispool.Redact(cfg.RedisURL), "err", err)
+		where := redispool.Redact(cfg.RedisURL)
+		if len(cfg.Redis.SentinelAddrs) > 0 {
+			where = "sentinels " + strings.Join(cfg.Redis.SentinelAddrs, ",") + " master " + cfg.Redis.SentinelMaster
+		}
+		log.Warn("redis not reachable; starting anyway (see /readyz)", "redis", where, "err", err)
 	}
 	cancel()
 
