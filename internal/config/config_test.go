@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -57,5 +58,18 @@ func TestTLSImpliesSecureCookie(t *testing.T) {
 	}
 	if !c.CookieSecure {
 		t.Fatal("serving TLS must mark the cookie Secure")
+	}
+}
+
+// The README's configuration table lists every setting.
+func TestREADMEListsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range settings() {
+		if !strings.Contains(string(readme), "| `-"+s.flag+"` | `"+s.env+"` |") {
+			t.Errorf("README.md's configuration table lacks -%s / %s", s.flag, s.env)
+		}
 	}
 }
