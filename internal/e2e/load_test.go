@@ -46,6 +46,10 @@ func startLoad(base, token string, meWorkers, healthWorkers int, pause time.Dura
 			l.mu.Lock()
 			l.results = append(l.results, r)
 			l.mu.Unlock()
+			if r.err != nil {
+				// A refused connection comes back at once: do not spin.
+				time.Sleep(10 * pause)
+			}
 			time.Sleep(pause)
 		}
 	}
