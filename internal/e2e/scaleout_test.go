@@ -28,6 +28,8 @@ func TestScaleOutBehindNginx(t *testing.T) {
 		"REDIS_URL":        r.URL,
 		"REDIS_KEY_PREFIX": "e2e:session:",
 		"BCRYPT_COST":      bcryptCost,
+		// nginx is the instances' only peer: believe its X-Forwarded-For.
+		"TRUSTED_PROXIES": "127.0.0.1",
 	}
 	addUser(t, settings, userName, userPassword)
 	a, b := startAuthd(t, settings), startAuthd(t, settings)

@@ -87,10 +87,13 @@ func New(rawURL string, o Options) (*redis.Pool, error) {
 			}
 			return c, nil
 		},
-		// A connection idle for a while may have been cut by Redis or a
-		// proxy; check it before handing it to a request.
+		// A connection idle for a while may have been cut by Redis (a
+		// restart) or a proxy; check it before handing it to a request, or
+		// every pooled connection would fail one request after Redis comes
+		// back. Under load connections are never idle that long, so the
+		// PING costs nothing there.
 		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
-			if time.Since(idleSince) < time.Minute {
+			if time.Since(idleSince) < idleCheckAfter {
 				return nil
 			}
 			_, err := c.Do("PING")
@@ -98,6 +101,10 @@ func New(rawURL string, o Options) (*redis.Pool, error) {
 		},
 	}, nil
 }
+
+// idleCheckAfter is how long a pooled connection may sit unused before it
+// is checked on borrow.
+const idleCheckAfter = time.Second
 
 func newSentinelPool(rawURL string, o Options) (*redis.Pool, error) {
 	if o.SentinelMaster == "" {
