@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
@@ -25,30 +24,9 @@ func TestServeWholeProgram(t *testing.T) {
 		"BCRYPT_COST":  "10",
 		"LISTEN_ADDR":  "127.0.0.1:0",
 	}
-	getenv := func(k string) string { return env[k] }
-	var out strings.Builder
-	err := Run(context.Background(), Env{
-		Args: []string{"user", "add", "alice"}, Getenv: getenv,
-		Stdin: strings.NewReader("correct horse\n"), Stdout: &out, Stderr: io.Discard,
-	})
-	if err != nil || !strings.Contains(out.String(), `created user "alice"`) {
-		t.Fatalf("user add: %v, output %q", err, out.String())
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stdout, w := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Env{Args: []string{"serve"}, Getenv: getenv, Stdin: strings.NewReader(""), Stdout: w, Stderr: io.Discard})
-		w.Close()
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the listen line: %v (serve: %v)", err, <-done)
-	}
-	base := strings.TrimSpace(strings.TrimPrefix(line, "authd listening on "))
-	go io.Copy(io.Discard, stdout)
+	p := newProgram(t, env)
+	p.addUser("alice", "correct horse")
+	base, stop := p.serve()
 
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
@@ -61,14 +39,8 @@ func TestServeWholeProgram(t *testing.T) {
 		t.Fatalf("sign-in through the real program ended at %s with %d", resp.Request.URL, resp.StatusCode)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after shutdown, want nil", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not shut down")
+	if err := stop(); err != nil {
+		t.Fatalf("serve returned %v after shutdown, want nil", err)
 	}
 }
 

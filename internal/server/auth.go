@@ -56,7 +56,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if ref != nil {
 		a.Metrics.SignIn("throttled")
-		a.throttled(w, r, "sign_in", ref, acct.Key)
+		a.throttled(w, r, "sign_in", ref, 0, acct.Key)
 		return
 	}
 
@@ -175,7 +175,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	} else if ref != nil {
-		a.throttled(w, r, "sign_up", ref, "")
+		a.throttled(w, r, "sign_up", ref, 0, "")
 		return
 	}
 	// Without Redis the new user could not be signed in: refuse before

@@ -48,7 +48,7 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	} else if ref != nil {
-		a.throttled(w, r, "password_change", ref, acct.Key)
+		a.throttled(w, r, "password_change", ref, info.UserID, acct.Key)
 		return
 	}
 	u, err := a.Users.ByID(r.Context(), info.UserID)

@@ -30,10 +30,10 @@ func (a *app) signupCounter(r *http.Request) throttle.Counter {
 }
 
 // throttled answers 429 with Retry-After and logs the audit line. It does
-// no database work: a flood of refused attempts must stay cheap. The line
-// names the account by its counter key, since the attempt never got as far
-// as looking the user up.
-func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, ref *throttle.Refused, key string) {
+// no database work: a flood of refused attempts must stay cheap. For a
+// sign-in the user is not looked up (userID 0), so the line names the
+// account by its counter key.
+func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, ref *throttle.Refused, userID int64, key string) {
 	secs := int(math.Ceil(ref.RetryAfter.Seconds()))
 	if secs < 1 {
 		secs = 1
@@ -42,7 +42,7 @@ func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, re
 	if key != "" {
 		attrs = append(attrs, slog.String("account_key", key))
 	}
-	a.audit(r, event, "throttled", 0, attrs...)
+	a.audit(r, event, "throttled", userID, attrs...)
 	a.Metrics.Throttled(ref.Scope)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	msg := "Too many attempts. Please try again in " + humanDuration(time.Duration(secs)*time.Second) + "."
