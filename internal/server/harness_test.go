@@ -50,6 +50,7 @@ type testOptions struct {
 	maxBody  int64
 	redisArg []string
 	limits   Limits
+	hsts     int
 	proxies  []string
 }
 
@@ -121,6 +122,7 @@ func (ts *testServer) start(t testing.TB) {
 		Activity:     activity.NewStore(ts.db, time.Hour, 100),
 		Throttle:     throttle.New(ts.pool, ts.prefix+"throttle:"),
 		Limits:       o.limits,
+		HSTSMaxAge:   o.hsts,
 		Metrics:      ts.metrics,
 		MetricsRoute: true,
 		ClientAddr:   clients.Addr,

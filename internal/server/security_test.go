@@ -153,12 +153,20 @@ func TestHostileInputNeverFails(t *testing.T) {
 	}
 }
 
+// H1, H2: every response carries the headers; HTML pages hold no script.
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.signedIn(t, "alice", "password one")
-	for _, path := range []string{"/", "/login", "/signup", "/account", "/api/me", "/nope", "/healthz", "/static/style.css"} {
+	for _, path := range []string{"/", "/login", "/signup", "/account", "/account/sessions", "/account/password",
+		"/account/activity", "/api/me", "/api/sessions", "/api/activity", "/nope", "/healthz", "/static/style.css"} {
 		resp := c.get(path)
 		h := resp.Header
+		if b := strings.ToLower(body(t, resp)); strings.Contains(b, "<script") || strings.Contains(b, "javascript:") {
+			t.Errorf("%s: page contains script", path)
+		}
+		if h.Get("Strict-Transport-Security") != "" {
+			t.Errorf("%s: HSTS sent although not configured", path)
+		}
 		if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
 			t.Errorf("%s: Content-Security-Policy %q", path, csp)
 		}
@@ -168,6 +176,20 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		if path != "/static/style.css" && h.Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: Cache-Control %q, want no-store", path, h.Get("Cache-Control"))
 		}
+	}
+}
+
+// H3: with HSTS configured, every response says so, signed in or not.
+func TestHSTSWhenConfigured(t *testing.T) {
+	ts := newTestServer(t, func(o *testOptions) { o.hsts = 31536000 })
+	c := ts.signedIn(t, "alice", "password one")
+	for _, path := range []string{"/", "/login", "/account", "/api/me", "/nope", "/static/style.css"} {
+		if got := c.get(path).Header.Get("Strict-Transport-Security"); got != "max-age=31536000; includeSubDomains" {
+			t.Errorf("%s: Strict-Transport-Security %q", path, got)
+		}
+	}
+	if got := ts.client(t).postForm("/login", nil).Header.Get("Strict-Transport-Security"); got == "" {
+		t.Error("an error answer lacks Strict-Transport-Security")
 	}
 }
 
