@@ -155,9 +155,10 @@ func (r *Report) writeNotes(w io.Writer) {
 	}
 	if r.Public != nil && r.Protected != nil {
 		a, b := r.Public, r.Protected
-		notes = append(notes, fmt.Sprintf("(2) vs (1): CPU per request %s → %s (authd %s → %s, redis-server %s → %s, authbench %s → %s).",
+		server := func(m *Measured) float64 { return (m.CPU.Authd + m.CPU.Redis).Seconds() / float64(max(m.Count, 1)) }
+		notes = append(notes, fmt.Sprintf("(2) vs (1): CPU per request %s → %s (authd %s → %s, redis-server %s → %s, authbench %s → %s). When the CPUs are the limit, requests per second go as the inverse of CPU per request; authd and redis-server alone give %.2f.",
 			perOp(a.CPU.Sum(), a), perOp(b.CPU.Sum(), b), perOp(a.CPU.Authd, a), perOp(b.CPU.Authd, b),
-			perOp(a.CPU.Redis, a), perOp(b.CPU.Redis, b), perOp(a.CPU.Self, a), perOp(b.CPU.Self, b)))
+			perOp(a.CPU.Redis, a), perOp(b.CPU.Redis, b), perOp(a.CPU.Self, a), perOp(b.CPU.Self, b), server(a)/server(b)))
 	}
 	if r.Commands != nil {
 		if r.Opts.AgeSessions {
