@@ -77,7 +77,7 @@ func (r *Report) Write(w io.Writer) {
 		fig, res := "—", "—"
 		if r.Public != nil {
 			ratio := r.Protected.Rate() / r.Public.Rate()
-			fig, res = fmt.Sprintf("%.2f × (1)", ratio), verdict(ratio >= targetProtectedRatio)
+			fig, res = fmt.Sprintf("%.2f × (1)", ratio), judged(ratio >= targetProtectedRatio, r.Public, r.Protected)
 		}
 		row("2", fmt.Sprintf("protected page, GET /api/me over %s sessions", count(o.Sessions)), r.Protected,
 			fig, fmt.Sprintf("≥ %.1f × (1)", targetProtectedRatio), res)
@@ -85,7 +85,7 @@ func (r *Report) Write(w io.Writer) {
 	if r.SignIn != nil {
 		ratio := r.SignIn.Rate() / r.Bcrypt.Rate()
 		row("3", fmt.Sprintf("sign-in, POST /login (correct password), %d clients", o.SignInWorkers), r.SignIn,
-			fmt.Sprintf("%.2f × raw bcrypt", ratio), fmt.Sprintf("≥ %.1f × raw bcrypt", targetSignInRatio), verdict(ratio >= targetSignInRatio))
+			fmt.Sprintf("%.2f × raw bcrypt", ratio), fmt.Sprintf("≥ %.1f × raw bcrypt", targetSignInRatio), judged(ratio >= targetSignInRatio, r.SignIn, r.Bcrypt))
 		row("3r", fmt.Sprintf("raw bcrypt compare, cost %d, %d goroutines in authbench, server idle", o.Cost, r.GOMAXPROCS), r.Bcrypt,
 			"reference", "—", "—")
 	}
@@ -105,7 +105,7 @@ func (r *Report) Write(w io.Writer) {
 	if r.Flood != nil {
 		ratio := float64(r.Flood.P(99)) / float64(r.Calm.P(99))
 		row("6f", fmt.Sprintf("the same during a wrong-password flood (%d clients, %s attempts/s)", o.FloodWorkers, num(r.FloodRate)), r.Flood,
-			fmt.Sprintf("p99 %.1f × calm", ratio), fmt.Sprintf("p99 ≤ %g × calm", targetFloodP99), verdict(ratio <= targetFloodP99))
+			fmt.Sprintf("p99 %.1f × calm", ratio), fmt.Sprintf("p99 ≤ %g × calm", targetFloodP99), judged(ratio <= targetFloodP99, r.Calm, r.Flood))
 	}
 
 	r.writeCPU(w)
@@ -148,7 +148,7 @@ func (r *Report) writeNotes(w io.Writer) {
 		}
 	}
 	if share > 0.1 {
-		notes = append(notes, fmt.Sprintf("**Other processes used up to %.2f CPUs during a %s window** (the \"others\" column): the machine was not quiet, and the figures above are lower, and their ratios noisier, than they would be. Rerun when it is idle.", share, busiest.Round(time.Millisecond)))
+		notes = append(notes, fmt.Sprintf("**Other processes used up to %.2f CPUs during a %s window** (the \"others\" column): the machine was not quiet, and the figures above are lower, and their ratios noisier, than they would be; a verdict whose windows lost more than %.2f CPUs says \"busy machine\". Rerun when it is idle.", share, busiest.Round(time.Millisecond), busyShare))
 	}
 	perOp := func(d time.Duration, m *Measured) string {
 		return dur(d / time.Duration(max(m.Count, 1)))
@@ -197,6 +197,30 @@ func verdict(ok bool) string {
 		return "PASS"
 	}
 	return "**MISS**"
+}
+
+// busyShare is the CPU share (in CPUs) above which other processes are
+// taken to have disturbed a measurement.
+const busyShare = 0.25
+
+// busy reports whether other processes used more than busyShare CPUs in
+// any of the windows.
+func busy(ms ...*Measured) bool {
+	for _, m := range ms {
+		if m != nil && m.Elapsed > 0 && m.CPU.Others().Seconds()/m.Elapsed.Seconds() > busyShare {
+			return true
+		}
+	}
+	return false
+}
+
+// judged is verdict(ok), flagged when the windows it compares were
+// disturbed by other processes: such a verdict may be wrong either way.
+func judged(ok bool, windows ...*Measured) string {
+	if busy(windows...) {
+		return verdict(ok) + " (busy machine)"
+	}
+	return verdict(ok)
 }
 
 // num formats a rate: one decimal under 100, else a whole number with

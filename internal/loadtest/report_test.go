@@ -72,6 +72,18 @@ func TestReportVerdicts(t *testing.T) {
 	}
 }
 
+func TestReportFlagsVerdictsOfABusyMachine(t *testing.T) {
+	calm := measured(1000, 5*time.Second, 1, 3)
+	flood := measured(1000, 5*time.Second, 2, 5)
+	flood.CPU = CPU{Authd: 5 * time.Second, Machine: 8 * time.Second} // others: 0.6 CPUs
+	r := &Report{Opts: Options{ProbeRate: 200}, NumCPU: 2, Calm: calm, Flood: flood}
+	var b strings.Builder
+	r.Write(&b)
+	if !strings.Contains(b.String(), "| p99 1.7 × calm | p99 ≤ 2 × calm | PASS (busy machine) |") {
+		t.Fatalf("verdict of a disturbed window not flagged:\n%s", b.String())
+	}
+}
+
 func TestReportOfAPartialRun(t *testing.T) {
 	// Only scenario 2 ran: no ratio to (1) can be given, and nothing panics.
 	r := &Report{Opts: Options{Sessions: 10}, NumCPU: 2, RefreshInterval: time.Minute,
