@@ -1,6 +1,6 @@
 # Short by design: every target is one or two commands. "make" lists them.
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint bench fuzz stop-redis clean
+.PHONY: help build run test lint bench bench-go fuzz stop-redis clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,12 @@ lint: ## fail on unformatted files, then go vet
 		echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 
-bench: ## run the benchmarks
+# A private redis-server and bin/authd, every scenario in one run, one table;
+# BENCHFLAGS passes flags on (make bench BENCHFLAGS='-duration 10s').
+bench: build ## run authd end to end under load (cmd/authbench) and print a table
+	go run ./cmd/authbench -authd bin/authd $(BENCHFLAGS)
+
+bench-go: ## run the Go micro-benchmarks
 	go test -run='^$$' -bench=. -benchmem ./...
 
 # Each target runs for FUZZTIME; the seed corpora already run in make test.

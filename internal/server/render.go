@@ -144,6 +144,13 @@ func (a *app) serverError(w http.ResponseWriter, r *http.Request, err error) {
 
 // unavailable logs a failure of Redis or the database once and answers 503.
 func (a *app) unavailable(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client gave up (e.g. while its sign-in waited for a bcrypt
+		// slot): nothing failed on our side and nobody reads the answer.
+		a.logger(r).Debug("client went away", "err", err)
+		w.WriteHeader(499) // nginx's "client closed request", for the access log
+		return
+	}
 	a.logger(r).Warn("dependency unavailable", "err", err)
 	store, op := "sql", "write"
 	if errors.Is(err, session.ErrUnavailable) || errors.Is(err, throttle.ErrUnavailable) {

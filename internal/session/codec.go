@@ -9,7 +9,8 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
-// codec encodes session records for Redis. scs's default, gob, spends ~300
+// Codec encodes session records for Redis; the Manager uses it, and it is
+// exported for tools that read or rewrite records (cmd/authbench). scs's default, gob, spends ~300
 // bytes on the nine values of a record (type names travel with every
 // interface value); this fixed layout needs ~70, which roughly halves the
 // Redis memory of a session. Records written by gob (an older version) are
@@ -18,9 +19,9 @@ import (
 // Layout: version byte, presence bitmask (uvarint), deadline (unix ms,
 // varint), then each present field in fields order: int64 as varint, bool
 // as one byte, string as uvarint length and bytes.
-type codec struct{}
+type Codec struct{}
 
-var _ scs.Codec = codec{}
+var _ scs.Codec = Codec{}
 
 const codecVersion = 0xA1 // not a plausible first byte of a gob stream of a record
 
@@ -49,7 +50,7 @@ const maxFieldLen = 1 << 12
 
 // Encode implements scs.Codec. A value of an unknown key or type is an
 // error rather than silently dropped.
-func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
+func (Codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 	var mask uint64
 	b := make([]byte, 0, 96)
 	b = append(b, codecVersion)
@@ -99,7 +100,7 @@ func (codec) Encode(deadline time.Time, values map[string]any) ([]byte, error) {
 var errCorrupt = errors.New("session: corrupt record")
 
 // Decode implements scs.Codec.
-func (codec) Decode(b []byte) (time.Time, map[string]any, error) {
+func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if len(b) == 0 || b[0] != codecVersion {
 		return scs.GobCodec{}.Decode(b)
 	}

@@ -18,22 +18,22 @@ func sampleRecord() map[string]any {
 func TestCodecRoundTrip(t *testing.T) {
 	deadline := time.UnixMilli(1795043200789)
 	for _, values := range []map[string]any{sampleRecord(), {}, {keyUserID: int64(-1), keyRemember: false}} {
-		b, err := codec{}.Encode(deadline, values)
+		b, err := Codec{}.Encode(deadline, values)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, got, err := codec{}.Decode(b)
+		d, got, err := Codec{}.Decode(b)
 		if err != nil || !d.Equal(deadline) || !maps.Equal(got, values) {
 			t.Fatalf("round trip of %v: %v %v %v", values, d, got, err)
 		}
 	}
-	b, _ := codec{}.Encode(deadline, sampleRecord())
+	b, _ := Codec{}.Encode(deadline, sampleRecord())
 	gob, _ := scs.GobCodec{}.Encode(deadline, sampleRecord())
 	if len(b) > 80 || len(b)*3 > len(gob) {
 		t.Errorf("record is %d bytes (gob: %d): want a compact record", len(b), len(gob))
 	}
 	// Records written by gob before this codec existed are still read.
-	d, got, err := codec{}.Decode(gob)
+	d, got, err := Codec{}.Decode(gob)
 	if err != nil || !d.Equal(deadline) || !maps.Equal(got, sampleRecord()) {
 		t.Errorf("decode of a gob record: %v %v %v", d, got, err)
 	}
@@ -46,7 +46,7 @@ func TestCodecRefusesUnknownValues(t *testing.T) {
 		{keyRemember: int64(1)},
 		{keyName: string(make([]byte, maxFieldLen+1))},
 	} {
-		if _, err := (codec{}).Encode(time.Now(), values); err == nil {
+		if _, err := (Codec{}).Encode(time.Now(), values); err == nil {
 			t.Errorf("Encode(%v) succeeded", values)
 		}
 	}
@@ -56,7 +56,7 @@ func TestCodecRefusesUnknownValues(t *testing.T) {
 // returns an error or values that encode back to the same bytes, and never
 // panics or allocates without bound.
 func FuzzCodecDecode(f *testing.F) {
-	b, _ := codec{}.Encode(time.UnixMilli(1795043200789), sampleRecord())
+	b, _ := Codec{}.Encode(time.UnixMilli(1795043200789), sampleRecord())
 	f.Add(b)
 	f.Add([]byte{codecVersion})
 	f.Add([]byte{codecVersion, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
@@ -65,15 +65,15 @@ func FuzzCodecDecode(f *testing.F) {
 		if len(b) == 0 || b[0] != codecVersion {
 			return // gob's own decoder, not ours
 		}
-		d, values, err := codec{}.Decode(b)
+		d, values, err := Codec{}.Decode(b)
 		if err != nil {
 			return
 		}
-		again, err := codec{}.Encode(d, values)
+		again, err := Codec{}.Encode(d, values)
 		if err != nil {
 			t.Fatalf("decoded values do not encode: %v", err)
 		}
-		d2, values2, err := codec{}.Decode(again)
+		d2, values2, err := Codec{}.Decode(again)
 		if err != nil || !d2.Equal(d) || !maps.Equal(values, values2) {
 			t.Fatalf("re-decode differs: %v %v %v", d2, values2, err)
 		}

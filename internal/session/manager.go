@@ -152,7 +152,7 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	// with it scs.LoadAndSave would rewrite the record on every request.
 	// Each commit here passes the session's own idle deadline to the store.
 	sm.HashTokenInStore = true
-	sm.Codec = codec{}
+	sm.Codec = Codec{}
 	sm.Cookie.Name = CookieName
 	return &Manager{scs: sm, store: store, cfg: cfg, log: log}, nil
 }
