@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -67,6 +68,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	defer hasher.Close()
+	// The hashing workers hold a P each while bcrypt runs on their
+	// low-priority threads; without Ps of their own the Go scheduler would
+	// make every other request wait behind them for a whole time slice.
+	procs := runtime.GOMAXPROCS(0)
+	runtime.GOMAXPROCS(procs + hasher.Concurrency())
+	defer runtime.GOMAXPROCS(procs)
 	clients, err := clientip.New(cfg.TrustedProxies)
 	if err != nil {
 		return err

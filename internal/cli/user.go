@@ -98,6 +98,7 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		defer hasher.Close()
 		pw, err := readPassword(env)
 		if err != nil {
 			return err

@@ -107,7 +107,7 @@ func settings() []setting {
 		{"trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed", list(func(c *Config) *[]string { return &c.TrustedProxies })},
 		{"activity-retention", "ACTIVITY_RETENTION", "2160h", "how long account activity is kept (also at most 200 events per user)", duration(func(c *Config) *time.Duration { return &c.ActivityRetention })},
 		{"bcrypt-cost", "BCRYPT_COST", strconv.Itoa(password.DefaultCost), "bcrypt cost for password hashes (10 to 31)", integer(func(c *Config) *int { return &c.BcryptCost })},
-		{"hash-concurrency", "HASH_CONCURRENCY", "0", "bcrypt computations at once; more wait (0: one less than the CPUs, at least 1)", integer(func(c *Config) *int { return &c.HashConcurrency })},
+		{"hash-concurrency", "HASH_CONCURRENCY", "0", "bcrypt computations at once, on low-priority threads; more wait (0: one per CPU)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"signup", "SIGNUP_ENABLED", "true", "let visitors create accounts at /signup", boolean(func(c *Config) *bool { return &c.SignupEnabled })},
 		{"max-body-bytes", "MAX_BODY_BYTES", "65536", "largest request body accepted", int64v(func(c *Config) *int64 { return &c.MaxBodyBytes })},
 		{"log-format", "LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},

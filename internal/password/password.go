@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -64,20 +65,31 @@ func Validate(pw string) error {
 // instead of starving every other request of CPU.
 type Hasher struct {
 	cost  int
-	dummy []byte        // hash of a random password, compared for unknown users
-	slots chan struct{} // semaphore bounding concurrent bcrypt work
+	dummy []byte // hash of a random password, compared for unknown users
+	// work feeds the hashing workers: goroutines locked to OS threads of
+	// the lowest CPU priority, so that bcrypt uses every idle core yet
+	// yields at once to the threads serving other requests.
+	work        chan func()
+	concurrency int
+	closed      chan struct{}
+	closeOnce   sync.Once
 }
 
 // NewHasher returns a Hasher for the given cost, which must lie between
-// MinCost and bcrypt.MaxCost. At most concurrency hashes run at once; more
-// wait their turn. Zero means one less than the CPUs (at least one), so that
-// a flood of sign-in attempts leaves a core for every other request.
+// MinCost and bcrypt.MaxCost. At most concurrency hashes run at once, each
+// on a worker thread of the lowest CPU priority; more wait their turn. Zero
+// means one per CPU. A flood of sign-in attempts then gets every core that
+// is otherwise idle, and no more: the operating system runs the threads
+// serving other requests first. The caller must give the Go scheduler
+// concurrency Ps beyond its usual GOMAXPROCS (see Concurrency), or the
+// workers would hold the Ps that other goroutines need. Close stops the
+// workers.
 func NewHasher(cost, concurrency int) (*Hasher, error) {
 	if cost < MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("password: bcrypt cost %d is outside %d..%d", cost, MinCost, bcrypt.MaxCost)
 	}
 	if concurrency <= 0 {
-		concurrency = max(1, runtime.GOMAXPROCS(0)-1)
+		concurrency = runtime.GOMAXPROCS(0)
 	}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
@@ -89,7 +101,48 @@ func NewHasher(cost, concurrency int) (*Hasher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("password: dummy hash: %w", err)
 	}
-	return &Hasher{cost: cost, dummy: dummy, slots: make(chan struct{}, concurrency)}, nil
+	h := &Hasher{cost: cost, dummy: dummy, work: make(chan func()), concurrency: concurrency, closed: make(chan struct{})}
+	for range concurrency {
+		go h.worker()
+	}
+	return h, nil
+}
+
+// Concurrency is the number of hashing workers.
+func (h *Hasher) Concurrency() int { return h.concurrency }
+
+// Close stops the workers; hashing afterwards fails.
+func (h *Hasher) Close() { h.closeOnce.Do(func() { close(h.closed) }) }
+
+// worker runs hashing jobs on a thread of its own with the lowest priority.
+// The thread is never unlocked: it ends with the worker, so its lowered
+// priority never passes to other goroutines.
+func (h *Hasher) worker() {
+	runtime.LockOSThread()
+	lowerThreadPriority()
+	for {
+		select {
+		case f := <-h.work:
+			f()
+		case <-h.closed:
+			return
+		}
+	}
+}
+
+// run executes f on a worker, waiting for a free one until ctx ends. Once
+// started, f runs to completion: bcrypt cannot be interrupted.
+func (h *Hasher) run(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case h.work <- func() { defer close(done); f() }:
+	case <-ctx.Done():
+		return fmt.Errorf("password: waiting for a hashing slot: %w", context.Cause(ctx))
+	case <-h.closed:
+		return errors.New("password: hasher closed")
+	}
+	<-done
+	return nil
 }
 
 // Cost returns the bcrypt cost new hashes are made with.
@@ -100,13 +153,15 @@ func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err := Validate(pw); err != nil {
 		return "", err
 	}
-	if err := h.acquire(ctx); err != nil {
+	var (
+		b   []byte
+		gen error
+	)
+	if err := h.run(ctx, func() { b, gen = bcrypt.GenerateFromPassword([]byte(pw), h.cost) }); err != nil {
 		return "", err
 	}
-	defer h.release()
-	b, err := bcrypt.GenerateFromPassword([]byte(pw), h.cost)
-	if err != nil {
-		return "", fmt.Errorf("password: hash: %w", err)
+	if gen != nil {
+		return "", fmt.Errorf("password: hash: %w", gen)
 	}
 	return string(b), nil
 }
@@ -118,11 +173,11 @@ func (h *Hasher) Verify(ctx context.Context, hash, pw string) (rehash bool, err 
 	if len(pw) > MaxBytes {
 		return false, ErrMismatch
 	}
-	if err := h.acquire(ctx); err != nil {
+	var cmp error
+	if err := h.run(ctx, func() { cmp = bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) }); err != nil {
 		return false, err
 	}
-	defer h.release()
-	switch err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)); {
+	switch err := cmp; {
 	case errors.Is(err, bcrypt.ErrMismatchedHashAndPassword):
 		return false, ErrMismatch
 	case err != nil:
@@ -144,14 +199,3 @@ func (h *Hasher) VerifyDummy(ctx context.Context, pw string) error {
 	}
 	return ErrMismatch
 }
-
-func (h *Hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("password: waiting for a hashing slot: %w", context.Cause(ctx))
-	}
-}
-
-func (h *Hasher) release() { <-h.slots }

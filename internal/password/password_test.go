@@ -88,14 +88,22 @@ func TestVerifyRefusesBytesPast72(t *testing.T) {
 
 func TestHashingIsBounded(t *testing.T) {
 	h, _ := NewHasher(MinCost, 1)
-	h.slots <- struct{}{} // the one slot is busy
+	t.Cleanup(h.Close)
+	// Occupy the one worker until release is closed.
+	release, busy := make(chan struct{}), make(chan struct{})
+	go func() { _ = h.run(context.Background(), func() { close(busy); <-release }) }()
+	<-busy
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := h.Verify(ctx, string(h.dummy), "whatever1"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Verify with no free slot: %v, want the context's deadline", err)
+		t.Fatalf("Verify with no free worker: %v, want the context's deadline", err)
 	}
-	<-h.slots
+	close(release)
 	if _, err := h.Verify(context.Background(), string(h.dummy), "whatever1"); !errors.Is(err, ErrMismatch) {
-		t.Fatalf("Verify with a free slot: %v", err)
+		t.Fatalf("Verify with a free worker: %v", err)
+	}
+	h.Close()
+	if _, err := h.Verify(context.Background(), string(h.dummy), "whatever1"); err == nil || errors.Is(err, ErrMismatch) {
+		t.Fatalf("Verify after Close: %v, want an error", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -104,10 +105,13 @@ func (ts *testServer) start(t testing.TB) {
 	o := ts.opts
 	log := slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
-	ts.hasher, err = password.NewHasher(o.cost, 0)
+	// One P stays free of hashing workers: the test process does not raise
+	// GOMAXPROCS for them as authd serve does.
+	ts.hasher, err = password.NewHasher(o.cost, max(1, runtime.GOMAXPROCS(0)-1))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(ts.hasher.Close)
 	clients, err := clientip.New(o.proxies)
 	if err != nil {
 		t.Fatal(err)

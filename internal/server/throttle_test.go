@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -397,9 +396,11 @@ func TestHashingFloodDoesNotStarveOtherRequests(t *testing.T) {
 	me := ts.client(t)
 	wantStatus(t, me.login("alice", "password one"), http.StatusSeeOther)
 
-	// Several rounds of hashing for the hasher's slots (GOMAXPROCS-1).
-	slots := max(1, runtime.GOMAXPROCS(0)-1)
-	flood := 8 * slots
+	// Enough rounds of hashing for the hasher's workers to outlast the
+	// probes with or without -race (which makes bcrypt ~10x slower); the
+	// attempts still queued at the end give up when ctx is cancelled.
+	slots := ts.hasher.Concurrency()
+	flood := 40 * slots
 	ctx, cancel := context.WithCancel(context.Background())
 	var (
 		wg       sync.WaitGroup
@@ -445,7 +446,7 @@ func TestHashingFloodDoesNotStarveOtherRequests(t *testing.T) {
 	t.Logf("slowest probe %v; %d of %d flood attempts done meanwhile", slowest, finished.Load(), flood)
 }
 
-// B3, the cap itself: hashing runs at most GOMAXPROCS-1 at a time, so a
+// B3, the cap itself: hashing runs at most Concurrency() at a time, so a
 // flood of 4× that many attempts is answered in waves, the first one long
 // before the last. Without the cap every attempt would share the CPUs and
 // all would finish together, at the end. Only a ratio is asserted.
@@ -454,7 +455,7 @@ func TestHashingFloodIsAnsweredInWaves(t *testing.T) {
 	// package's tests.
 	ts := newTestServer(t)
 	ts.addUser(t, "alice", "password one")
-	slots := max(1, runtime.GOMAXPROCS(0)-1)
+	slots := ts.hasher.Concurrency()
 	n := 4 * slots
 	form := url.Values{"username": {"alice"}, "password": {"wrong password"}}.Encode()
 	hc := noRedirects(10 * time.Minute)
