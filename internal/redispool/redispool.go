@@ -171,8 +171,33 @@ func Ping(ctx context.Context, p *redis.Pool) error {
 		return fmt.Errorf("redis: get connection: %w", err)
 	}
 	defer c.Close()
-	if _, err := redis.DoContext(c, ctx, "PING"); err != nil {
+	if _, err := Do(ctx, c, "PING"); err != nil {
 		return fmt.Errorf("redis: ping: %w", err)
 	}
 	return nil
+}
+
+// Do runs one command on c within ctx's deadline and the connection's read
+// timeout. Unlike redis.DoContext, which starts a goroutine per command to
+// watch ctx, it honours only ctx's deadline and whether ctx has already
+// ended: a command is short and the read timeout bounds the rest. That
+// keeps the one GET of a signed-in request free of a goroutine and a
+// channel, and leaves nothing running after a client disconnects.
+func Do(ctx context.Context, c redis.Conn, cmd string, args ...any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		return redis.DoWithTimeout(c, max(time.Until(dl), time.Millisecond), cmd, args...)
+	}
+	return c.Do(cmd, args...)
+}
+
+// DoScript runs a Lua script like Do runs a command (EVALSHA, then EVAL
+// when the server does not have the script yet).
+func DoScript(ctx context.Context, c redis.Conn, s *redis.Script, keysAndArgs ...any) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.Do(c, keysAndArgs...)
 }

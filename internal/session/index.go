@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/sessionauth/authd/internal/redispool"
 )
 
 // Each user's live sessions are indexed in Redis beside the records, so
@@ -128,7 +129,7 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
 	}
 	defer c.Close()
-	pairs, err := redis.Strings(redis.DoContext(c, ctx, "ZRANGE", s.indexKey(userID), 0, -1, "WITHSCORES"))
+	pairs, err := redis.Strings(redispool.Do(ctx, c, "ZRANGE", s.indexKey(userID), 0, -1, "WITHSCORES"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: ZRANGE: %w", errStore, err)
 	}
@@ -142,7 +143,7 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 		entries = append(entries, indexEntry{member: pairs[i], created: time.UnixMilli(int64(ms))})
 		keys = append(keys, s.prefix+pairs[i])
 	}
-	records, err := redis.ByteSlices(redis.DoContext(c, ctx, "MGET", keys...))
+	records, err := redis.ByteSlices(redispool.Do(ctx, c, "MGET", keys...))
 	if err != nil {
 		return nil, fmt.Errorf("%w: MGET: %w", errStore, err)
 	}
@@ -158,7 +159,7 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 	}
 	if len(gone) > 0 {
 		// Best effort: a failed prune is retried by the next list or sign-in.
-		_, _ = redis.DoContext(c, ctx, "ZREM", append([]any{s.indexKey(userID)}, gone...)...)
+		_, _ = redispool.Do(ctx, c, "ZREM", append([]any{s.indexKey(userID)}, gone...)...)
 	}
 	return live, nil
 }
@@ -175,7 +176,7 @@ func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any
 		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
 	}
 	defer c.Close()
-	reply, err := sc.DoContext(ctx, c, keysAndArgs...)
+	reply, err := redispool.DoScript(ctx, c, sc, keysAndArgs...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: script: %w", errStore, err)
 	}

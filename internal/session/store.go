@@ -8,6 +8,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
+	"github.com/sessionauth/authd/internal/redispool"
 )
 
 // Errors the store reports through scs.
@@ -26,9 +27,10 @@ var (
 // scs/redisstore (prefix + SHA-256 of the token, value = encoded session,
 // expiry on the key), and differs in two ways that matter:
 //
-//   - every call takes its connection and runs its command with the request's
-//     context, so a request waiting for a free connection gives up when its
-//     context ends (each command is also bounded by the pool's timeouts);
+//   - every call takes its connection with the request's context, so a
+//     request waiting for a free connection gives up when its context ends,
+//     and runs its command within the context's deadline and the pool's
+//     timeouts (redispool.Do: no goroutine per command);
 //   - a commit never brings a deleted session back. scs rewrites a session
 //     after a request has loaded it; redisstore's unconditional SET would
 //     resurrect a session that a sign-out deleted in the meantime. Updates here
@@ -158,7 +160,7 @@ func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
 		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
 	}
 	defer c.Close()
-	reply, err := redis.DoContext(c, ctx, cmd, args...)
+	reply, err := redispool.Do(ctx, c, cmd, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", errStore, cmd, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/sessionauth/authd/internal/redispool"
 )
 
 // ErrUnavailable wraps failures of Redis: whether the attempt may proceed
@@ -111,7 +112,7 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, erro
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer conn.Close()
-	reply, err := redis.Int64s(takeScript.DoContext(ctx, conn, args...))
+	reply, err := redis.Int64s(redispool.DoScript(ctx, conn, takeScript, args...))
 	if err != nil || len(reply) != 2 {
 		return nil, fmt.Errorf("%w: take: %w", ErrUnavailable, err)
 	}
@@ -145,7 +146,7 @@ func (l *Limiter) Succeeded(ctx context.Context, reset, refund Counter) error {
 	if refund.Limit > 0 {
 		keys = []any{2, l.key(reset), l.key(refund)}
 	}
-	if _, err := refundScript.DoContext(ctx, conn, keys...); err != nil {
+	if _, err := redispool.DoScript(ctx, conn, refundScript, keys...); err != nil {
 		return fmt.Errorf("%w: succeeded: %w", ErrUnavailable, err)
 	}
 	return nil
