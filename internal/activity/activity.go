@@ -8,7 +8,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -87,7 +89,7 @@ func (s *Store) Record(ctx context.Context, e Event) error {
 		INSERT INTO activity (user_id, at, kind, client, user_agent)
 		VALUES ($1, $2, $3, $4, $5)`
 	if _, err := tx.ExecContext(ctx, insert, e.UserID, e.At.UnixMilli(), string(e.Kind),
-		truncate(e.ClientAddr, maxClientLen), truncate(e.UserAgent, maxAgentLen)); err != nil {
+		clean(e.ClientAddr, maxClientLen), clean(e.UserAgent, maxAgentLen)); err != nil {
 		return fmt.Errorf("activity: record: %w", err)
 	}
 	const prune = `
@@ -133,8 +135,17 @@ func (s *Store) List(ctx context.Context, userID int64, limit int) ([]Event, err
 	return out, nil
 }
 
-// truncate shortens s to at most n bytes without splitting a character.
-func truncate(s string, n int) string {
+// clean makes client-supplied text fit to store and show: valid UTF-8
+// (PostgreSQL refuses anything else, which would lose the event), without
+// control characters, at most n bytes, not split inside a character.
+func clean(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
 	if len(s) <= n {
 		return s
 	}

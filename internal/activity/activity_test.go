@@ -52,6 +52,11 @@ func TestRecordListAndRetention(t *testing.T) {
 		if err := s.Record(ctx, activity.Event{UserID: bob.ID, Kind: activity.SignIn, ClientAddr: "198.51.100.1", UserAgent: strings.Repeat("é", 200)}); err != nil {
 			t.Fatal(err)
 		}
+		// Bytes PostgreSQL would refuse, and control characters, from a
+		// hostile User-Agent: the event is kept, the text cleaned.
+		if err := s.Record(ctx, activity.Event{UserID: bob.ID, Kind: activity.SignInFailed, ClientAddr: "198.51.100.1", UserAgent: "evil\xff\xfe\x00\r\nagent"}); err != nil {
+			t.Fatalf("recording a non-UTF-8 user agent: %v", err)
+		}
 
 		got, err := s.List(ctx, alice.ID, 100)
 		if err != nil {
@@ -77,10 +82,13 @@ func TestRecordListAndRetention(t *testing.T) {
 		// Another user's events are separate, and long values are cut on a
 		// character boundary.
 		b, err := s.List(ctx, bob.ID, 10)
-		if err != nil || len(b) != 1 {
+		if err != nil || len(b) != 2 {
 			t.Fatalf("bob's events: %+v, %v", b, err)
 		}
-		if ua := b[0].UserAgent; len(ua) > 128 || !strings.HasPrefix(ua, "é") || strings.ContainsRune(ua, '\uFFFD') {
+		if ua := b[0].UserAgent; ua != "evil\uFFFDagent" {
+			t.Errorf("hostile user agent stored as %q", ua)
+		}
+		if ua := b[1].UserAgent; len(ua) > 128 || !strings.HasPrefix(ua, "é") || strings.ContainsRune(ua, '\uFFFD') {
 			t.Errorf("stored user agent %q (%d bytes)", ua, len(ua))
 		}
 	})

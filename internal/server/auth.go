@@ -137,7 +137,7 @@ func (a *app) authenticate(ctx context.Context, log *slog.Logger, name, pw strin
 		// upgrade it must not fail the sign-in: the old hash still works.
 		if h, err := a.Hasher.Hash(ctx, pw); err != nil {
 			log.Warn("rehash password", "user_id", u.ID, "err", err)
-		} else if err := a.Users.SetPasswordHash(ctx, u.ID, h); err != nil {
+		} else if _, err := a.Users.RehashPassword(ctx, u.ID, u.PasswordHash, h); err != nil {
 			log.Warn("store rehashed password", "user_id", u.ID, "err", err)
 		}
 	}

@@ -91,30 +91,29 @@ func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// SetPasswordHash replaces the password hash of the user with the given ID
-// and bumps its UpdatedAt; an unknown ID yields ErrNotFound. It is for
-// re-hashing the same password at a new cost, so the credential epoch stays:
-// use ChangePassword when the password itself changes.
-func (s *Store) SetPasswordHash(ctx context.Context, id int64, hash string) error {
-	if hash == "" {
-		return errors.New("user: set password hash: empty hash")
+// RehashPassword replaces the user's password hash with newHash, a hash of
+// the same password at another cost, but only while the stored hash is
+// still oldHash: a password change that lands while the new hash is being
+// computed must win, not be overwritten with the old password. The epoch
+// stays, since the credentials do not change. It reports whether it
+// replaced the hash; an unknown ID or a changed hash is no error.
+func (s *Store) RehashPassword(ctx context.Context, id int64, oldHash, newHash string) (bool, error) {
+	if oldHash == "" || newHash == "" {
+		return false, errors.New("user: rehash password: empty hash")
 	}
 	const q = `
 		UPDATE users
 		SET password_hash = $1, updated_at = $2
-		WHERE id = $3`
-	res, err := s.db.ExecContext(ctx, q, hash, time.Now().Unix(), id)
+		WHERE id = $3 AND password_hash = $4`
+	res, err := s.db.ExecContext(ctx, q, newHash, time.Now().Unix(), id, oldHash)
 	if err != nil {
-		return fmt.Errorf("user: set password hash: %w", err)
+		return false, fmt.Errorf("user: rehash password: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("user: set password hash: %w", err)
+		return false, fmt.Errorf("user: rehash password: %w", err)
 	}
-	if n == 0 {
-		return ErrNotFound
-	}
-	return nil
+	return n == 1, nil
 }
 
 // ChangePassword stores the hash of a new password and increments the

@@ -119,26 +119,26 @@ func TestNotFound(t *testing.T) {
 		if _, err := s.ByID(ctx, alice.ID+1000); !errors.Is(err, user.ErrNotFound) {
 			t.Errorf("ByID(unknown) error = %v, want ErrNotFound", err)
 		}
-		if err := s.SetPasswordHash(ctx, alice.ID+1000, "h"); !errors.Is(err, user.ErrNotFound) {
-			t.Errorf("SetPasswordHash(unknown) error = %v, want ErrNotFound", err)
+		if ok, err := s.RehashPassword(ctx, alice.ID+1000, "hash-of-Alice", "h"); ok || err != nil {
+			t.Errorf("RehashPassword(unknown) = %v, %v; want false, nil", ok, err)
 		}
 	})
 }
 
-func TestSetPasswordHash(t *testing.T) {
+func TestRehashPassword(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *user.Store, _ *sql.DB) {
 		ctx := t.Context()
 		alice := mustCreate(t, s, "Alice")
 		bob := mustCreate(t, s, "Bob")
-		if err := s.SetPasswordHash(ctx, alice.ID, "new-hash"); err != nil {
-			t.Fatalf("SetPasswordHash: %v", err)
+		if ok, err := s.RehashPassword(ctx, alice.ID, alice.PasswordHash, "new-hash"); !ok || err != nil {
+			t.Fatalf("RehashPassword = %v, %v", ok, err)
 		}
 		got, err := s.ByID(ctx, alice.ID)
 		if err != nil {
 			t.Fatalf("ByID: %v", err)
 		}
-		if got.PasswordHash != "new-hash" {
-			t.Errorf("PasswordHash = %q, want new-hash", got.PasswordHash)
+		if got.PasswordHash != "new-hash" || got.Epoch != 0 {
+			t.Errorf("after rehash: hash %q epoch %d, want new-hash and 0", got.PasswordHash, got.Epoch)
 		}
 		if got.UpdatedAt.Before(alice.UpdatedAt) || !got.CreatedAt.Equal(alice.CreatedAt) {
 			t.Errorf("times after update = %v/%v, before = %v/%v",
@@ -148,8 +148,19 @@ func TestSetPasswordHash(t *testing.T) {
 		if other, err := s.ByID(ctx, bob.ID); err != nil || other != bob {
 			t.Errorf("other user = %+v, %v; want unchanged %+v", other, err, bob)
 		}
-		if err := s.SetPasswordHash(ctx, alice.ID, ""); err == nil {
-			t.Error("SetPasswordHash with an empty hash succeeded")
+		// A password change that landed meanwhile wins: the rehash of the
+		// old password does not overwrite it.
+		if _, err := s.ChangePassword(ctx, alice.ID, "changed"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.RehashPassword(ctx, alice.ID, "new-hash", "rehash-of-old-password"); ok || err != nil {
+			t.Errorf("rehash after a password change = %v, %v; want false, nil", ok, err)
+		}
+		if got, _ := s.ByID(ctx, alice.ID); got.PasswordHash != "changed" {
+			t.Errorf("hash = %q, want the changed password's", got.PasswordHash)
+		}
+		if _, err := s.RehashPassword(ctx, alice.ID, "changed", ""); err == nil {
+			t.Error("RehashPassword with an empty hash succeeded")
 		}
 	})
 }
@@ -163,8 +174,8 @@ func TestChangePasswordBumpsEpoch(t *testing.T) {
 			t.Fatalf("new user epoch = %d, want 0", alice.Epoch)
 		}
 		// A re-hash at another cost keeps the epoch: sessions stay valid.
-		if err := s.SetPasswordHash(ctx, alice.ID, "rehashed"); err != nil {
-			t.Fatal(err)
+		if ok, err := s.RehashPassword(ctx, alice.ID, alice.PasswordHash, "rehashed"); !ok || err != nil {
+			t.Fatal(ok, err)
 		}
 		if got, _ := s.ByID(ctx, alice.ID); got.Epoch != 0 {
 			t.Errorf("epoch after re-hash = %d, want 0", got.Epoch)
@@ -311,11 +322,11 @@ func TestClosedDatabase(t *testing.T) {
 		_, errCreate := s.Create(ctx, "Bob", "h")
 		_, errByName := s.ByName(ctx, "Alice")
 		_, errByID := s.ByID(ctx, alice.ID)
-		errSet := s.SetPasswordHash(ctx, alice.ID, "h")
+		_, errSet := s.RehashPassword(ctx, alice.ID, "hash-of-Alice", "h")
 		_, errList := s.List(ctx)
 		for name, err := range map[string]error{
 			"Create": errCreate, "ByName": errByName, "ByID": errByID,
-			"SetPasswordHash": errSet, "List": errList,
+			"RehashPassword": errSet, "List": errList,
 		} {
 			if err == nil || errors.Is(err, user.ErrNotFound) || errors.Is(err, user.ErrDuplicateName) {
 				t.Errorf("%s on a closed database: error = %v, want a non-sentinel error", name, err)
