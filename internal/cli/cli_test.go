@@ -23,6 +23,7 @@ func TestServeWholeProgram(t *testing.T) {
 		"REDIS_URL":    r.URL,
 		"BCRYPT_COST":  "10",
 		"LISTEN_ADDR":  "127.0.0.1:0",
+		"METRICS_ADDR": testenv.FreeAddr(t),
 	}
 	p := newProgram(t, env)
 	p.addUser("alice", "correct horse")
@@ -39,6 +40,19 @@ func TestServeWholeProgram(t *testing.T) {
 		t.Fatalf("sign-in through the real program ended at %s with %d", resp.Request.URL, resp.StatusCode)
 	}
 
+	// Metrics are served on their own address only.
+	resp, err = http.Get("http://" + env["METRICS_ADDR"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(scrape), `authd_signins_total{outcome="success"} 1`) {
+		t.Errorf("metrics listener scrape lacks the sign-in:\n%s", scrape)
+	}
+	if resp, err := c.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the main address: %v %v, want 404", resp.StatusCode, err)
+	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve returned %v after shutdown, want nil", err)
 	}

@@ -72,9 +72,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	// The hashing workers hold a P each while bcrypt runs on their
 	// low-priority threads; without Ps of their own the Go scheduler would
 	// make every other request wait behind them for a whole time slice.
-	procs := runtime.GOMAXPROCS(0)
-	runtime.GOMAXPROCS(procs + hasher.Concurrency())
-	defer runtime.GOMAXPROCS(procs)
+	// (Setting it turns off the runtime's own tracking of the CPU limit
+	// while serving; the default comes back when serve returns.)
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + hasher.Concurrency())
+	defer runtime.SetDefaultGOMAXPROCS()
 	clients, err := clientip.New(cfg.TrustedProxies)
 	if err != nil {
 		return err
@@ -88,15 +89,14 @@ func serve(ctx context.Context, env Env, args []string) error {
 	m := metrics.New()
 	m.RegisterPool(pool)
 	handler, err := server.New(server.Config{
-		Metrics:      m,
-		MetricsRoute: cfg.MetricsAddr == "",
-		Log:          log,
-		Users:        user.NewStore(db),
-		Sessions:     sessions,
-		Hasher:       hasher,
-		Activity:     activity.NewStore(db, cfg.ActivityRetention, activityPerUser),
-		Throttle:     throttle.New(pool, cfg.RedisKeyPrefix+"throttle:"),
-		ClientAddr:   clients.Addr,
+		Metrics:    m,
+		Log:        log,
+		Users:      user.NewStore(db),
+		Sessions:   sessions,
+		Hasher:     hasher,
+		Activity:   activity.NewStore(db, cfg.ActivityRetention, activityPerUser),
+		Throttle:   throttle.New(pool, cfg.RedisKeyPrefix+"throttle:"),
+		ClientAddr: clients.Addr,
 		Limits: server.Limits{
 			AccountFailures: cfg.ThrottleAccountFailures,
 			AddrFailures:    cfg.ThrottleAddrFailures,

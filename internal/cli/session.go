@@ -106,7 +106,11 @@ func sessionCommand(ctx context.Context, env Env, args []string) error {
 		}
 		return tw.Flush()
 	case target == "--all":
-		n, err := sessions.RevokeAll(ctx, u.ID, 0)
+		// The current epoch becomes the floor, so that a sign-in in flight
+		// with credentials older than it cannot create a session now (this
+		// is also how to finish a password change that could not end the
+		// sessions because Redis was down).
+		n, err := sessions.RevokeAll(ctx, u.ID, u.Epoch)
 		if err != nil {
 			return err
 		}

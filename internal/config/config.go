@@ -75,7 +75,7 @@ type setting struct {
 func settings() []setting {
 	return []setting{
 		{"addr", "LISTEN_ADDR", "localhost:8080", "address to listen on", str(func(c *Config) *string { return &c.Addr })},
-		{"metrics-addr", "METRICS_ADDR", "", "serve /metrics on this address of its own instead of the main one (e.g. 127.0.0.1:9090)", str(func(c *Config) *string { return &c.MetricsAddr })},
+		{"metrics-addr", "METRICS_ADDR", "", "serve Prometheus /metrics on this address of its own, e.g. 127.0.0.1:9090 (empty: no metrics)", str(func(c *Config) *string { return &c.MetricsAddr })},
 		{"tls-cert", "TLS_CERT_FILE", "", "TLS certificate file; serve HTTPS when set", str(func(c *Config) *string { return &c.TLSCertFile })},
 		{"tls-key", "TLS_KEY_FILE", "", "TLS private key file", str(func(c *Config) *string { return &c.TLSKeyFile })},
 		{"cookie-secure", "COOKIE_SECURE", "false", "mark the cookie Secure (set when behind a TLS proxy; implied by -tls-cert)", boolean(func(c *Config) *bool { return &c.CookieSecure })},
@@ -99,7 +99,7 @@ func settings() []setting {
 		{"session-refresh-interval", "SESSION_REFRESH_INTERVAL", "1m", "write session activity to Redis at most this often", duration(func(c *Config) *time.Duration { return &c.SessionRefreshInterval })},
 		{"session-remember-lifetime", "SESSION_REMEMBER_LIFETIME", "720h", "absolute lifetime of a \"keep me signed in\" session (0: no such choice)", duration(func(c *Config) *time.Duration { return &c.SessionRememberLifetime })},
 		{"session-remember-idle-timeout", "SESSION_REMEMBER_IDLE_TIMEOUT", "168h", "idle timeout of a \"keep me signed in\" session", duration(func(c *Config) *time.Duration { return &c.SessionRememberIdleTimeout })},
-		{"session-max-per-user", "SESSION_MAX_PER_USER", "0", "most live sessions per user; a sign-in beyond it ends the oldest (0: no cap)", integer(func(c *Config) *int { return &c.SessionMaxPerUser })},
+		{"session-max-per-user", "SESSION_MAX_PER_USER", "100", "most live sessions per user; a sign-in beyond it ends the oldest (0: no cap)", integer(func(c *Config) *int { return &c.SessionMaxPerUser })},
 		{"throttle-account-failures", "THROTTLE_ACCOUNT_FAILURES", "10", "failed sign-ins per account per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleAccountFailures })},
 		{"throttle-addr-failures", "THROTTLE_ADDR_FAILURES", "100", "failed sign-ins per client address per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleAddrFailures })},
 		{"throttle-signups", "THROTTLE_SIGNUPS", "20", "sign-up attempts per client address per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleSignups })},
@@ -178,7 +178,7 @@ func (c Config) validate() error {
 	check(c.ThrottleAccountFailures >= 0 && c.ThrottleAddrFailures >= 0 && c.ThrottleSignups >= 0, "THROTTLE_* limits must not be negative")
 	check(c.ThrottleWindow > 0, "THROTTLE_WINDOW must be positive")
 	check(c.ActivityRetention > 0, "ACTIVITY_RETENTION must be positive")
-	check(c.HashConcurrency >= 0, "HASH_CONCURRENCY must not be negative")
+	check(c.HashConcurrency >= 0 && c.HashConcurrency <= 256, "HASH_CONCURRENCY must be between 0 and 256")
 	_, proxyErr := clientip.New(c.TrustedProxies)
 	check(proxyErr == nil, "TRUSTED_PROXIES: %v", proxyErr)
 	check(c.BcryptCost >= password.MinCost && c.BcryptCost <= 31, "BCRYPT_COST must be between %d and 31 (got %d)", password.MinCost, c.BcryptCost)

@@ -68,7 +68,7 @@ type Hasher struct {
 	dummy []byte // hash of a random password, compared for unknown users
 	// work feeds the hashing workers: goroutines locked to OS threads of
 	// the lowest CPU priority, so that bcrypt uses every idle core yet
-	// yields at once to the threads serving other requests.
+	// yields to the threads serving other requests.
 	work        chan func()
 	concurrency int
 	closed      chan struct{}

@@ -1,23 +1,13 @@
 package password
 
-import (
-	"syscall"
-	"unsafe"
-)
+import "syscall"
 
-// schedIdle is Linux's SCHED_IDLE policy: the thread runs only when no
-// ordinary thread wants the CPU, and an ordinary thread that wakes up
-// preempts it at once.
-const schedIdle = 5
-
-// lowerThreadPriority gives the calling OS thread the lowest CPU priority
-// Linux has: SCHED_IDLE, or failing that nice 19. Both belong to the thread,
-// not the process, and lowering them needs no privilege.
+// lowerThreadPriority gives the calling OS thread the lowest nice value
+// (19). On Linux the nice value belongs to the thread, not the process, and
+// raising it needs no privilege. SCHED_IDLE would yield even more readily,
+// but a thread that gets almost no CPU while it holds a Go P could delay
+// the garbage collector's stop-the-world, and with it every request, when
+// other processes keep the machine busy; nice 19 still gets a small share.
 func lowerThreadPriority() {
-	tid := syscall.Gettid()
-	var param struct{ priority int32 }
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETSCHEDULER, uintptr(tid), schedIdle, uintptr(unsafe.Pointer(&param))); errno == 0 {
-		return
-	}
-	_ = syscall.Setpriority(syscall.PRIO_PROCESS, tid, 19)
+	_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), 19)
 }

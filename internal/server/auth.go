@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/password"
@@ -14,6 +15,11 @@ import (
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/user"
 )
+
+// maxHashWait bounds how long a request waits for bcrypt (queued behind a
+// flood of attempts, then hashing): beyond it the answer is 503, so that
+// waiting requests cannot pile up without limit.
+const maxHashWait = 10 * time.Second
 
 // msgInvalidCredentials is the one answer for an unknown user and a wrong
 // password alike, so that it does not tell which user names exist.
@@ -60,7 +66,9 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	u, err := a.authenticate(r.Context(), a.logger(r), c.Username, c.Password)
+	ctx, cancel := context.WithTimeout(r.Context(), maxHashWait)
+	defer cancel()
+	u, err := a.authenticate(ctx, a.logger(r), c.Username, c.Password)
 	switch {
 	case errors.Is(err, password.ErrMismatch):
 		a.Metrics.SignIn("failure")
@@ -69,6 +77,11 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.formError(w, r, "login", "Sign in", http.StatusUnauthorized, f, msgInvalidCredentials)
 		return
 	case err != nil:
+		// Undecided (database down, or bcrypt busy too long): no failure
+		// to count against the account or the address.
+		if err := a.Throttle.Refund(r.Context(), acct, addr); err != nil {
+			a.logger(r).Warn("refund sign-in throttle", "err", err)
+		}
 		a.unavailable(w, r, err)
 		return
 	}
@@ -91,7 +104,7 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 		// The password changed between the check and now: the old one no
 		// longer signs in.
 		a.audit(r, "sign_in", "failure", u.ID, slog.String("reason", "credentials changed"))
-		a.fail(w, r, http.StatusUnauthorized, msgInvalidCredentials)
+		a.fail(w, r, http.StatusUnauthorized, "The password was changed just now. Please sign in with the new one.")
 		return false
 	case err != nil:
 		a.unavailable(w, r, err)
@@ -184,7 +197,9 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, fmt.Errorf("%w: %w", session.ErrUnavailable, err))
 		return
 	}
-	hash, err := a.Hasher.Hash(r.Context(), c.Password)
+	hashCtx, cancel := context.WithTimeout(r.Context(), maxHashWait)
+	defer cancel()
+	hash, err := a.Hasher.Hash(hashCtx, c.Password)
 	if err != nil {
 		a.unavailable(w, r, err)
 		return

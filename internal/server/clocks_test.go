@@ -268,3 +268,14 @@ func TestRememberWithoutRememberLifetime(t *testing.T) {
 		}
 	})
 }
+
+// The sign-in form offers "keep me signed in" only when it is configured.
+func TestRememberChoiceShownOnlyWhenConfigured(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		ts := newTestServer(t, func(o *testOptions) { o.session = clockConfig(on) })
+		page := body(t, ts.client(t).get("/login"))
+		if got := strings.Contains(page, `name="remember"`); got != on {
+			t.Errorf("remember lifetime configured: %v; checkbox shown: %v", on, got)
+		}
+	}
+}

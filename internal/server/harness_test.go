@@ -123,14 +123,13 @@ func (ts *testServer) start(t testing.TB) {
 	}
 	h, err := New(Config{
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
-		Activity:     activity.NewStore(ts.db, time.Hour, 100),
-		Throttle:     throttle.New(ts.pool, ts.prefix+"throttle:"),
-		Limits:       o.limits,
-		HSTSMaxAge:   o.hsts,
-		Metrics:      ts.metrics,
-		MetricsRoute: true,
-		ClientAddr:   clients.Addr,
-		DB:           ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+		Activity:   activity.NewStore(ts.db, time.Hour, 100),
+		Throttle:   throttle.New(ts.pool, ts.prefix+"throttle:"),
+		Limits:     o.limits,
+		HSTSMaxAge: o.hsts,
+		Metrics:    ts.metrics,
+		ClientAddr: clients.Addr,
+		DB:         ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
 	})
 	if err != nil {
 		t.Fatal(err)

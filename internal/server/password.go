@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/password"
@@ -56,12 +58,17 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	if _, err := a.Hasher.Verify(r.Context(), u.PasswordHash, p.Current); errors.Is(err, password.ErrMismatch) {
+	ctx, cancel := context.WithTimeout(r.Context(), maxHashWait)
+	defer cancel()
+	if _, err := a.Hasher.Verify(ctx, u.PasswordHash, p.Current); errors.Is(err, password.ErrMismatch) {
 		a.audit(r, "password_change", "failure", u.ID)
 		f.Fields["current_password"] = "That is not your current password."
 		a.formError(w, r, "password", "Change password", http.StatusUnauthorized, f, "Your password was not changed.")
 		return
 	} else if err != nil {
+		if err := a.Throttle.Refund(r.Context(), acct, addr); err != nil {
+			a.logger(r).Warn("refund throttle", "err", err)
+		}
 		a.unavailable(w, r, err)
 		return
 	}
@@ -69,7 +76,7 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.logger(r).Warn("reset throttle", "user_id", u.ID, "err", err)
 	}
 
-	hash, err := a.Hasher.Hash(r.Context(), p.New)
+	hash, err := a.Hasher.Hash(ctx, p.New)
 	if err != nil {
 		a.unavailable(w, r, err)
 		return
@@ -82,9 +89,9 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	// From here the new password is in force. Ending the old sessions is
 	// what the user asked for; if Redis fails now, say so rather than
 	// claim success.
-	n, err := a.Sessions.RevokeAll(r.Context(), u.ID, epoch)
+	n, err := a.revokeAll(r, u.ID, epoch)
 	if err != nil {
-		a.logger(r).Error("password changed but sessions not ended", "user_id", u.ID, "err", err)
+		a.logger(r).Error("password changed but sessions not ended; run: authd session revoke NAME --all", "user_id", u.ID, "err", err)
 		a.unavailable(w, r, err)
 		return
 	}
@@ -103,4 +110,25 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	d.Notice = "Your password was changed, and every other session was signed out."
 	d.Form = &formView{}
 	a.render(w, r, http.StatusOK, "password", d)
+}
+
+// revokeAll ends every session of the user after a password change, trying
+// a few times: the password has already changed, and a passing Redis hiccup
+// must not leave the old sessions alive.
+func (a *app) revokeAll(r *http.Request, userID, epoch int64) (int, error) {
+	var err error
+	for attempt := range 3 {
+		if attempt > 0 {
+			select {
+			case <-time.After(100 * time.Millisecond):
+			case <-r.Context().Done():
+				return 0, r.Context().Err()
+			}
+		}
+		var n int
+		if n, err = a.Sessions.RevokeAll(r.Context(), userID, epoch); err == nil {
+			return n, nil
+		}
+	}
+	return 0, err
 }

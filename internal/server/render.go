@@ -23,11 +23,13 @@ type pageData struct {
 	User          *session.Info // nil when signed out
 	Session       session.Info
 	SignupEnabled bool
-	Notice        string
-	Message       string
-	Form          *formView
-	Sessions      []session.Entry
-	Activity      []activity.Event
+	// CanRemember shows the "keep me signed in" choice.
+	CanRemember bool
+	Notice      string
+	Message     string
+	Form        *formView
+	Sessions    []session.Entry
+	Activity    []activity.Event
 }
 
 // formView re-shows a form after a failed submission: the user's input
@@ -63,7 +65,7 @@ func parsePages() (map[string]*template.Template, error) {
 
 // page returns the data common to every page for this request.
 func (a *app) page(r *http.Request, title string) *pageData {
-	d := &pageData{Title: title, SignupEnabled: a.SignupEnabled}
+	d := &pageData{Title: title, SignupEnabled: a.SignupEnabled, CanRemember: a.Sessions.CanRemember()}
 	info, err := a.Sessions.Current(r.Context())
 	switch {
 	case err == nil:

@@ -42,9 +42,6 @@ func (a *app) routes() (http.Handler, error) {
 	r.Post("/logout", a.handleLogout)
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
-	if a.MetricsRoute {
-		r.Method(http.MethodGet, "/metrics", a.Metrics.Handler())
-	}
 	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
 
 	// Signed in only.

@@ -210,7 +210,6 @@ func TestPanicBecomes500(t *testing.T) {
 var publicRoutes = map[string]bool{
 	"GET /": true, "GET /login": true, "POST /login": true, "GET /signup": true, "POST /signup": true,
 	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true,
-	"GET /metrics": true,
 }
 
 func TestEveryRouteIsPublicOrProtected(t *testing.T) {

@@ -32,11 +32,9 @@ type Config struct {
 	Throttle *throttle.Limiter
 	Limits   Limits
 	// Metrics counts requests, sign-ins, throttling and store errors; nil
-	// disables it.
+	// disables it. Its /metrics is served on a listener of its own (see
+	// cli), never here, where anyone could watch the sign-in counters.
 	Metrics *metrics.Metrics
-	// MetricsRoute serves /metrics on the main router (when METRICS_ADDR
-	// does not give it a listener of its own).
-	MetricsRoute bool
 	// ClientAddr returns the client address of a request (the peer, or
 	// what a trusted proxy says); nil means the peer.
 	ClientAddr func(*http.Request) string

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/session"
@@ -325,4 +326,27 @@ func TestIndexPrunedAndBounded(t *testing.T) {
 func hashOf(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// A record from before the per-user index (scs's gob encoding) could be
+// neither listed nor revoked: it is treated as signed out and deleted.
+func TestUnindexedOldRecordIsSignedOut(t *testing.T) {
+	ts := newTestServer(t)
+	token := base64.RawURLEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	old, err := scs.GobCodec{}.Encode(time.Now().Add(time.Hour), map[string]any{
+		"uid": int64(1), "name": "alice", "auth": time.Now().UnixMilli(), "seen": time.Now().UnixMilli(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := ts.prefix + hashOf(token)
+	if _, err := ts.redis.Conn(t).Do("SET", key, old, "EX", 3600); err != nil {
+		t.Fatal(err)
+	}
+	c := ts.client(t)
+	c.setCookie(token)
+	wantStatus(t, c.get("/api/me"), http.StatusUnauthorized)
+	if n, _ := redis.Int(ts.redis.Conn(t).Do("EXISTS", key)); n != 0 {
+		t.Error("the old record was kept")
+	}
 }

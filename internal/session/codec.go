@@ -13,8 +13,9 @@ import (
 // exported for tools that read or rewrite records (cmd/authbench). scs's default, gob, spends ~300
 // bytes on the nine values of a record (type names travel with every
 // interface value); this fixed layout needs ~70, which roughly halves the
-// Redis memory of a session. Records written by gob (an older version) are
-// still read.
+// Redis memory of a session. Records in any other format (gob, from before
+// the per-user index existed) are refused: such a session could not be
+// listed or revoked, so it is treated as signed out and deleted.
 //
 // Layout: version byte, presence bitmask (uvarint), deadline (unix ms,
 // varint), then each present field in fields order: int64 as varint, bool
@@ -102,7 +103,7 @@ var errCorrupt = errors.New("session: corrupt record")
 // Decode implements scs.Codec.
 func (Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	if len(b) == 0 || b[0] != codecVersion {
-		return scs.GobCodec{}.Decode(b)
+		return time.Time{}, nil, errCorrupt
 	}
 	b = b[1:]
 	mask, n := binary.Uvarint(b)

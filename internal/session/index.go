@@ -36,7 +36,9 @@ var ErrCredentialsChanged = errors.New("session: credentials changed during sign
 var ErrNoSession = errors.New("session: no such session")
 
 // createScript writes a new record (SET NX), refuses it when the user's
-// credential epoch moved past the session's, adds it to the index, ends the
+// credential epoch moved past the session's, prunes the index's oldest
+// entries whose record has expired (at most 64, so that a sign-in's
+// work stays bounded however large the index), adds the new one, ends the
 // oldest sessions beyond the cap, and keeps the index alive as long as its
 // longest session. All or nothing, because it is one script.
 //
@@ -46,7 +48,7 @@ var createScript = redis.NewScript(3, `
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tonumber(ARGV[4]) < cur then return -1 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') then return -2 end
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 63)) do
   if redis.call('EXISTS', ARGV[7] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
 end
 local evicted = 0

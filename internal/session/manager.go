@@ -157,6 +157,15 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	return &Manager{scs: sm, store: store, cfg: cfg, log: log}, nil
 }
 
+// idleTimeout is a session's idle timeout from its record (milliseconds),
+// the ordinary one if the record has none.
+func (m *Manager) idleTimeout(ms int64) time.Duration {
+	if ms <= 0 {
+		return m.cfg.IdleTimeout
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
 // maxLifetime is the longest any session can live.
 func (m *Manager) maxLifetime() time.Duration {
 	return max(m.cfg.Lifetime, m.cfg.RememberLifetime)

@@ -69,10 +69,7 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	info.SignedInAt = time.UnixMilli(signedIn)
 	seenMs, _ := m.scs.Get(ctx, keySeen).(int64)
 	idleMs, _ := m.scs.Get(ctx, keyIdle).(int64)
-	idle := time.Duration(idleMs) * time.Millisecond
-	if idle <= 0 {
-		idle = m.cfg.IdleTimeout
-	}
+	idle := m.idleTimeout(idleMs)
 	now := time.Now()
 	seen := time.UnixMilli(seenMs)
 	deadline := m.scs.Deadline(ctx)

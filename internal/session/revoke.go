@@ -47,7 +47,7 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 			ID:         publicID(e.member),
 			SignedInAt: e.created,
 			LastSeen:   seen,
-			Expires:    earliest(seen.Add(time.Duration(idleMs)*time.Millisecond), deadline),
+			Expires:    earliest(seen.Add(m.idleTimeout(idleMs)), deadline),
 			Current:    e.member == current,
 		}
 		en.ClientAddr, _ = values[keyAddr].(string)
@@ -110,6 +110,9 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, epoch int64) (int, erro
 	}
 	return n, nil
 }
+
+// CanRemember reports whether "keep me signed in" is offered.
+func (m *Manager) CanRemember() bool { return m.cfg.RememberLifetime > 0 }
 
 // ClearCookie tells the browser to drop the session cookie and whatever the
 // site stored, for a request whose session has just been ended.

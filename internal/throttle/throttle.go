@@ -113,7 +113,10 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, erro
 	}
 	defer conn.Close()
 	reply, err := redis.Int64s(redispool.DoScript(ctx, conn, takeScript, args...))
-	if err != nil || len(reply) != 2 {
+	if err == nil && len(reply) != 2 {
+		err = fmt.Errorf("unexpected reply %v", reply)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: take: %w", ErrUnavailable, err)
 	}
 	if reply[0] == 0 {
@@ -123,11 +126,15 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, erro
 	return &Refused{Scope: c.Scope, RetryAfter: time.Duration(reply[1]) * time.Millisecond}, nil
 }
 
-// refundScript: KEYS[1] is reset, KEYS[2] (if any) decremented when positive.
-var refundScript = redis.NewScript(-1, `
-redis.call('DEL', KEYS[1])
-if KEYS[2] and tonumber(redis.call('GET', KEYS[2]) or '0') > 0 then
-  redis.call('DECR', KEYS[2])
+// settleScript: ARGV[1] keys (from the first) are reset, the others are
+// decremented while positive.
+var settleScript = redis.NewScript(-1, `
+for i, key in ipairs(KEYS) do
+  if i <= tonumber(ARGV[1]) then
+    redis.call('DEL', key)
+  elseif tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
+  end
 end
 return 0
 `)
@@ -137,17 +144,38 @@ return 0
 // and the refund counter gets its slot back (the address: other people may
 // share it, and only failures should count).
 func (l *Limiter) Succeeded(ctx context.Context, reset, refund Counter) error {
+	return l.settle(ctx, []Counter{reset}, []Counter{refund})
+}
+
+// Refund gives back the slots an attempt reserved with Take when the
+// attempt could not be decided (a dependency failed): it was no failure.
+func (l *Limiter) Refund(ctx context.Context, counters ...Counter) error {
+	return l.settle(ctx, nil, counters)
+}
+
+func (l *Limiter) settle(ctx context.Context, reset, refund []Counter) error {
+	args := []any{0}
+	for _, c := range reset {
+		args = append(args, l.key(c))
+	}
+	n := len(args) - 1
+	for _, c := range refund {
+		if c.Limit > 0 {
+			args = append(args, l.key(c))
+		}
+	}
+	if len(args) == 1 {
+		return nil
+	}
+	args[0] = len(args) - 1
+	args = append(args, n)
 	conn, err := l.pool.GetContext(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer conn.Close()
-	keys := []any{1, l.key(reset)}
-	if refund.Limit > 0 {
-		keys = []any{2, l.key(reset), l.key(refund)}
-	}
-	if _, err := redispool.DoScript(ctx, conn, refundScript, keys...); err != nil {
-		return fmt.Errorf("%w: succeeded: %w", ErrUnavailable, err)
+	if _, err := redispool.DoScript(ctx, conn, settleScript, args...); err != nil {
+		return fmt.Errorf("%w: settle: %w", ErrUnavailable, err)
 	}
 	return nil
 }

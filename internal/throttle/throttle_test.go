@@ -131,3 +131,34 @@ func TestKeys(t *testing.T) {
 		t.Errorf("AddressKey of junk = %q", got)
 	}
 }
+
+func TestRefundGivesSlotsBack(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := throttle.New(r.Pool(t), "t:")
+	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 2, Window: time.Minute}
+	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 10, Window: time.Minute}
+	for range 2 {
+		if ref, err := l.Take(t.Context(), acct, addr); ref != nil || err != nil {
+			t.Fatalf("Take = %+v, %v", ref, err)
+		}
+	}
+	if err := l.Refund(t.Context(), acct, addr); err != nil {
+		t.Fatal(err)
+	}
+	c := r.Conn(t)
+	for key, want := range map[string]int{"t:account:k": 1, "t:address:a": 1} {
+		if n, _ := redis.Int(c.Do("GET", key)); n != want {
+			t.Errorf("%s = %d after a refund, want %d", key, n, want)
+		}
+	}
+	if ref, _ := l.Take(t.Context(), acct, addr); ref != nil {
+		t.Errorf("attempt after a refund refused: %+v", ref)
+	}
+	// Refunds never go below zero.
+	for range 5 {
+		_ = l.Refund(t.Context(), acct, addr)
+	}
+	if n, _ := redis.Int(c.Do("GET", "t:account:k")); n != 0 {
+		t.Errorf("account counter after many refunds = %d, want 0", n)
+	}
+}
