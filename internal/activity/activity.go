@@ -24,6 +24,8 @@ const (
 	SignOut         Kind = "sign_out"
 	Revoked         Kind = "session_revoked"
 	PasswordChanged Kind = "password_changed"
+	// PasswordChangeFailed: a signed-in session gave a wrong current password.
+	PasswordChangeFailed Kind = "password_change_failed"
 )
 
 // Label is the kind in words, for people.
@@ -39,6 +41,8 @@ func (k Kind) Label() string {
 		return "Session ended"
 	case PasswordChanged:
 		return "Password changed"
+	case PasswordChangeFailed:
+		return "Failed password change (wrong current password)"
 	}
 	return string(k)
 }

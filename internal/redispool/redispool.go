@@ -91,20 +91,28 @@ func New(rawURL string, o Options) (*redis.Pool, error) {
 		// restart) or a proxy; check it before handing it to a request, or
 		// every pooled connection would fail one request after Redis comes
 		// back. Under load connections are never idle that long, so the
-		// PING costs nothing there.
-		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+		// PING costs nothing there. The PING gets a short timeout of its own:
+		// when Redis hangs, the pool tries its idle connections one after
+		// another, and a full read timeout each would add up to many seconds.
+		TestOnBorrowContext: func(ctx context.Context, c redis.Conn, idleSince time.Time) error {
 			if time.Since(idleSince) < idleCheckAfter {
 				return nil
 			}
-			_, err := c.Do("PING")
+			ctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+			defer cancel()
+			_, err := Do(ctx, c, "PING")
 			return err
 		},
 	}, nil
 }
 
 // idleCheckAfter is how long a pooled connection may sit unused before it
-// is checked on borrow.
-const idleCheckAfter = time.Second
+// is checked on borrow; healthCheckTimeout bounds that check (a healthy
+// Redis answers PING in well under a millisecond).
+const (
+	idleCheckAfter     = time.Second
+	healthCheckTimeout = 200 * time.Millisecond
+)
 
 func newSentinelPool(rawURL string, o Options) (*redis.Pool, error) {
 	if o.SentinelMaster == "" {

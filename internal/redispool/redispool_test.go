@@ -41,3 +41,39 @@ func TestIdleConnectionsCheckedAfterRestart(t *testing.T) {
 		}
 	}
 }
+
+// When Redis hangs, a request must not pay a full read timeout for every
+// idle connection the pool tries before giving up.
+func TestHungRedisCostsOneTimeoutNotOnePerIdleConnection(t *testing.T) {
+	r := testenv.StartRedis(t, "--enable-debug-command", "yes")
+	pool, err := redispool.New(r.URL, redispool.Options{MaxIdle: 8, ReadTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	var conns []interface{ Close() error }
+	for range 8 {
+		c, err := pool.GetContext(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Do("PING"); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	time.Sleep(1100 * time.Millisecond) // idle long enough to be checked on borrow
+	go r.Conn(t).Do("DEBUG", "SLEEP", "6")
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := redispool.Ping(t.Context(), pool); err == nil {
+		t.Fatal("Ping succeeded while Redis slept")
+	}
+	// 8 health checks of 200ms and one 2s read timeout, not 8 x 2s.
+	if d := time.Since(start); d > 4500*time.Millisecond {
+		t.Fatalf("Ping against a hung Redis took %v", d)
+	}
+}

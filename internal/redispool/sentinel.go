@@ -180,6 +180,10 @@ func (s *sentinels) testOnBorrow(ctx context.Context, c redis.Conn, lastUsed tim
 	if time.Since(lastUsed) < roleCheckAfter {
 		return nil
 	}
+	// Short, like the plain pool's PING: idle connections are tried one
+	// after another when a node hangs.
+	ctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+	defer cancel()
 	return checkRole(ctx, c)
 }
 

@@ -100,3 +100,17 @@ func TestStalledRedisTimesOut(t *testing.T) {
 		t.Fatalf("request took %v while Redis stalled; want the read timeout to end it", d)
 	}
 }
+
+// /readyz checks each dependency with its own time: a hung Redis is
+// reported, the database is not blamed with it.
+func TestReadyzBlamesOnlyTheHungDependency(t *testing.T) {
+	t.Parallel() // mostly waiting on clocks
+	ts := newTestServer(t, func(o *testOptions) { o.redisArg = []string{"--enable-debug-command", "yes"} })
+	go ts.redis.Conn(t).Do("DEBUG", "SLEEP", "4")
+	time.Sleep(100 * time.Millisecond)
+	resp := ts.client(t).get("/readyz")
+	wantStatus(t, resp, http.StatusServiceUnavailable)
+	if b := body(t, resp); !strings.Contains(b, `"database":"ok"`) || !strings.Contains(b, `"redis":"unavailable"`) {
+		t.Errorf("/readyz with Redis hung: %s", b)
+	}
+}

@@ -16,16 +16,29 @@ func (a *app) handleHealth(w http.ResponseWriter, r *http.Request) {
 // handleReady answers 200 when Redis and the database both answer, and 503
 // naming the one that does not. Causes go to the log, not to the client.
 func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
+	// Each dependency gets its own time, checked at once: a hung Redis must
+	// not use up the database's time and get it reported down too.
+	check := func(name string, ping func(context.Context) error) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+			defer cancel()
+			err := ping(ctx)
+			if err != nil {
+				a.logger(r).Warn("readiness: "+name, "err", err)
+			}
+			done <- err
+		}()
+		return done
+	}
+	redisErr := check("redis", func(ctx context.Context) error { return redispool.Ping(ctx, a.Redis) })
+	dbErr := check("database", a.DB.PingContext)
 	checks := map[string]string{"redis": "ok", "database": "ok"}
 	status := http.StatusOK
-	if err := redispool.Ping(ctx, a.Redis); err != nil {
-		a.logger(r).Warn("readiness: redis", "err", err)
+	if <-redisErr != nil {
 		checks["redis"], status = "unavailable", http.StatusServiceUnavailable
 	}
-	if err := a.DB.PingContext(ctx); err != nil {
-		a.logger(r).Warn("readiness: database", "err", err)
+	if <-dbErr != nil {
 		checks["database"], status = "unavailable", http.StatusServiceUnavailable
 	}
 	state := "ok"

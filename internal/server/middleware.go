@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -121,9 +122,14 @@ func (a *app) secureHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// cacheStatic lets browsers keep the embedded assets for an hour.
-func cacheStatic(next http.Handler) http.Handler {
+// cacheStatic lets browsers keep the embedded assets for an hour. It
+// serves files only: a directory path is 404, not a listing.
+func (a *app) cacheStatic(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			a.handleNotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		next.ServeHTTP(w, r)
 	})

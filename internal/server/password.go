@@ -62,6 +62,7 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if _, err := a.Hasher.Verify(ctx, u.PasswordHash, p.Current); errors.Is(err, password.ErrMismatch) {
 		a.audit(r, "password_change", "failure", u.ID)
+		a.record(r, u.ID, activity.PasswordChangeFailed)
 		f.Fields["current_password"] = "That is not your current password."
 		a.formError(w, r, "password", "Change password", http.StatusUnauthorized, f, "Your password was not changed.")
 		return

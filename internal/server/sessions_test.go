@@ -185,6 +185,10 @@ func TestPasswordChange(t *testing.T) {
 	if b := body(t, resp); !strings.Contains(b, "not your current password") || strings.Contains(b, "password two") {
 		t.Errorf("wrong current password page:\n%s", b)
 	}
+	// The owner sees the attempt in the account's activity.
+	if b := body(t, here.get("/api/activity")); !strings.Contains(b, `"kind":"password_change_failed"`) {
+		t.Errorf("activity lacks the failed password change: %s", b)
+	}
 	// Validation: too short, mismatched confirmation.
 	wantStatus(t, here.postForm("/account/password", url.Values{"current_password": {"password one"}, "new_password": {"short"}}), http.StatusUnprocessableEntity)
 	wantStatus(t, here.postForm("/account/password", url.Values{"current_password": {"password one"}, "new_password": {"password two"}, "confirm_password": {"password 2"}}), http.StatusUnprocessableEntity)
@@ -349,4 +353,16 @@ func TestUnindexedOldRecordIsSignedOut(t *testing.T) {
 	if n, _ := redis.Int(ts.redis.Conn(t).Do("EXISTS", key)); n != 0 {
 		t.Error("the old record was kept")
 	}
+}
+
+// A malformed cookie does not hide a valid bearer token; the static
+// directory is not listed.
+func TestBearerBesideJunkCookieAndNoStaticListing(t *testing.T) {
+	ts := newTestServer(t)
+	token := ts.signedIn(t, "alice", "password one").sessionCookie()
+	c := ts.client(t)
+	c.setCookie("junk")
+	wantStatus(t, c.get("/api/me", "Authorization", "Bearer "+token), http.StatusOK)
+	wantStatus(t, c.get("/static/"), http.StatusNotFound)
+	wantStatus(t, c.get("/static/style.css"), http.StatusOK)
 }

@@ -110,7 +110,10 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 // never accepted.
 func requestToken(r *http.Request) string {
 	if c, err := r.Cookie(CookieName); err == nil {
-		return validToken(c.Value)
+		if tok := validToken(c.Value); tok != "" {
+			return tok
+		}
+		// A malformed cookie must not hide a bearer token.
 	}
 	if scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
 		return validToken(strings.TrimSpace(tok))
