@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
@@ -17,21 +18,7 @@ func TestIdleConnectionsCheckedAfterRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	// Fill the pool with four idle connections.
-	var conns []interface{ Close() error }
-	for range 4 {
-		c, err := pool.GetContext(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Do("PING"); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		c.Close()
-	}
+	fillIdle(t, pool, 4)
 	r.Stop(t)
 	r.Start(t)
 	time.Sleep(1100 * time.Millisecond) // quiet: no request during the restart
@@ -51,8 +38,25 @@ func TestHungRedisCostsOneTimeoutNotOnePerIdleConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pool.Close() })
-	var conns []interface{ Close() error }
-	for range 8 {
+	fillIdle(t, pool, 8)
+	time.Sleep(1100 * time.Millisecond) // idle long enough to be checked on borrow
+	go r.Conn(t).Do("DEBUG", "SLEEP", "6")
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if err := redispool.Ping(t.Context(), pool); err == nil {
+		t.Fatal("Ping succeeded while Redis slept")
+	}
+	// 8 health checks of 200ms and one 2s read timeout, not 8 x 2s.
+	if d := time.Since(start); d > 4500*time.Millisecond {
+		t.Fatalf("Ping against a hung Redis took %v", d)
+	}
+}
+
+// fillIdle leaves n used connections idle in the pool.
+func fillIdle(t *testing.T, pool *redis.Pool, n int) {
+	t.Helper()
+	conns := make([]redis.Conn, 0, n)
+	for range n {
 		c, err := pool.GetContext(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -64,16 +68,5 @@ func TestHungRedisCostsOneTimeoutNotOnePerIdleConnection(t *testing.T) {
 	}
 	for _, c := range conns {
 		c.Close()
-	}
-	time.Sleep(1100 * time.Millisecond) // idle long enough to be checked on borrow
-	go r.Conn(t).Do("DEBUG", "SLEEP", "6")
-	time.Sleep(100 * time.Millisecond)
-	start := time.Now()
-	if err := redispool.Ping(t.Context(), pool); err == nil {
-		t.Fatal("Ping succeeded while Redis slept")
-	}
-	// 8 health checks of 200ms and one 2s read timeout, not 8 x 2s.
-	if d := time.Since(start); d > 4500*time.Millisecond {
-		t.Fatalf("Ping against a hung Redis took %v", d)
 	}
 }
