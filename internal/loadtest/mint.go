@@ -118,7 +118,7 @@ func ageSessions(ctx context.Context, pool *redis.Pool, prefix string, tokens []
 		}
 		deadline, values, err := session.Codec{}.Decode(b)
 		if err != nil {
-			return fmt.Errorf("age session %d: decode: %w", i, err)
+			return fmt.Errorf("age session %d: decode: %w (internal/session changed its format: update ageSessions or run with -age-sessions=false)", i, err)
 		}
 		if _, ok := values[seenKey].(int64); !ok {
 			return fmt.Errorf("age session %d: the record has no int64 %q value; internal/session changed its layout: update ageSessions or run with -age-sessions=false", i, seenKey)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/session"
@@ -96,7 +95,7 @@ func TestMintAndAgeSessions(t *testing.T) {
 
 func TestAgeSessionsRefusesAnUnknownLayout(t *testing.T) {
 	r := testenv.StartRedis(t)
-	b, err := scs.GobCodec{}.Encode(time.Now().Add(time.Hour), map[string]any{"uid": int64(1)})
+	b, err := session.Codec{}.Encode(time.Now().Add(time.Hour), map[string]any{"uid": int64(1)})
 	if err != nil {
 		t.Fatal(err)
 	}
