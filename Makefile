@@ -14,7 +14,7 @@ run: build ## build, pick a Redis (scripts/dev-redis.sh) and serve on localhost:
 	@url="$$(scripts/dev-redis.sh)" && REDIS_URL="$$url" exec bin/authd serve
 
 test: ## run every test with the race detector (needs redis-server; TEST_POSTGRES_URL adds PostgreSQL)
-	go test -race -count=1 ./...
+	go test -race -count=1 -timeout=20m ./...
 
 lint: ## fail on unformatted files, then go vet
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then \
