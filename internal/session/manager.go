@@ -11,6 +11,10 @@
 //     renewed or revoked in the meantime;
 //   - the idle and absolute deadlines are checked on every request, besides
 //     being the record's expiry in Redis.
+//
+// Each user's sessions are also indexed in Redis (index.go), so that they
+// can be listed and revoked, one, all but the current, or all after a
+// password change, without scanning the keyspace (revoke.go).
 package session
 
 import (
