@@ -68,12 +68,19 @@ func (res *Resolver) isTrusted(ip netip.Addr) bool {
 	return false
 }
 
-func peerAddr(r *http.Request) netip.Addr {
+// Peer is the address of the connection's peer, without the port (or
+// RemoteAddr as it is, when it has none). It ignores X-Forwarded-For: use it
+// where no proxy is trusted.
+func Peer(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		host = r.RemoteAddr
+		return r.RemoteAddr
 	}
-	ip, err := netip.ParseAddr(host)
+	return host
+}
+
+func peerAddr(r *http.Request) netip.Addr {
+	ip, err := netip.ParseAddr(Peer(r))
 	if err != nil {
 		return netip.Addr{}
 	}

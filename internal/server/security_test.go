@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/sessionauth/authd/internal/clientip"
 )
 
 func TestCrossOriginPostsRefused(t *testing.T) {
@@ -194,7 +195,7 @@ func TestHSTSWhenConfigured(t *testing.T) {
 }
 
 func TestPanicBecomes500(t *testing.T) {
-	a := &app{Config: Config{Log: slog.New(slog.DiscardHandler), ClientAddr: peerAddr}, ids: &requestIDs{}}
+	a := &app{Config: Config{Log: slog.New(slog.DiscardHandler), ClientAddr: clientip.Peer}, ids: &requestIDs{}}
 	h := a.logRequests(a.recoverPanic(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	})))

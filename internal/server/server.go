@@ -13,6 +13,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/session"
@@ -75,7 +76,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, errors.New("server: every dependency must be set")
 	}
 	if cfg.ClientAddr == nil {
-		cfg.ClientAddr = peerAddr
+		cfg.ClientAddr = clientip.Peer
 	}
 	if cfg.Limits.Window <= 0 {
 		cfg.Limits.Window = 15 * time.Minute

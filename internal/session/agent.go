@@ -1,8 +1,6 @@
 package session
 
 import (
-	"net"
-	"net/http"
 	"strings"
 )
 
@@ -46,13 +44,4 @@ func summarizeAgent(ua string) string {
 		return "browser on " + os
 	}
 	return "other client"
-}
-
-// peerAddr is the address of the connection's peer, without the port.
-func peerAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
+	"github.com/sessionauth/authd/internal/clientip"
 )
 
 // Errors reported by Manager.Current.
@@ -75,8 +76,6 @@ type Config struct {
 
 // Info describes the signed-in session of a request.
 type Info struct {
-	// ID is the session's public id, as listed by Manager.List.
-	ID     string
 	UserID int64
 	// Name is the user's display name, kept in the session so that pages
 	// which only show it need no database query.
@@ -87,8 +86,6 @@ type Info struct {
 	Expires time.Time
 	// Remember: the user asked to be kept signed in.
 	Remember bool
-	// Epoch is the user's credential epoch when the session began.
-	Epoch int64
 	// ClientAddr and UserAgent are where the session was last refreshed
 	// from; UserAgent is a short summary such as "Firefox on Linux".
 	ClientAddr string
@@ -146,7 +143,7 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 		return nil, errors.New("session: refresh interval must be shorter than the idle timeout")
 	}
 	if cfg.ClientAddr == nil {
-		cfg.ClientAddr = peerAddr
+		cfg.ClientAddr = clientip.Peer
 	}
 	store := NewStore(pool, cfg.KeyPrefix)
 	sm := scs.New()
@@ -260,9 +257,9 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	st := stateFrom(ctx)
 	st.signedIn, st.err = true, nil
 	st.info = Info{
-		ID: publicID(hashToken(token)), UserID: g.UserID, Name: g.Name,
+		UserID: g.UserID, Name: g.Name,
 		SignedInAt: now, Expires: earliest(now.Add(idle), deadline),
-		Remember: remember, Epoch: g.Epoch, ClientAddr: addr, UserAgent: agent,
+		Remember: remember, ClientAddr: addr, UserAgent: agent,
 	}
 	return create.evicted, nil
 }

@@ -59,9 +59,8 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 		return // no token, or none that Redis knows
 	}
 	uid, ok := m.scs.Get(ctx, keyUserID).(int64)
-	info := Info{ID: publicID(hashToken(token)), UserID: uid}
+	info := Info{UserID: uid}
 	info.Name, _ = m.scs.Get(ctx, keyName).(string)
-	info.Epoch, _ = m.scs.Get(ctx, keyEpoch).(int64)
 	info.Remember, _ = m.scs.Get(ctx, keyRemember).(bool)
 	info.ClientAddr, _ = m.scs.Get(ctx, keyAddr).(string)
 	info.UserAgent, _ = m.scs.Get(ctx, keyAgent).(string)
