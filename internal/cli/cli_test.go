@@ -4,11 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sessionauth/authd/internal/testenv"
 )
@@ -29,19 +26,10 @@ func TestServeWholeProgram(t *testing.T) {
 	p.addUser("alice", "correct horse")
 	base, stop := p.serve()
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.PostForm(base+"/login", url.Values{"username": {"alice"}, "password": {"correct horse"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/account" {
-		t.Fatalf("sign-in through the real program ended at %s with %d", resp.Request.URL, resp.StatusCode)
-	}
+	c := signIn(t, base, "alice", "correct horse")
 
 	// Metrics are served on their own address only.
-	resp, err = http.Get("http://" + env["METRICS_ADDR"] + "/metrics")
+	resp, err := http.Get("http://" + env["METRICS_ADDR"] + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -100,4 +103,21 @@ func (l *syncLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// signIn signs name in at base through the sign-in form, following the
+// redirect, and returns the client holding the session cookie in its jar.
+func signIn(t *testing.T, base, name, pw string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.PostForm(base+"/login", url.Values{"username": {name}, "password": {pw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/account" {
+		t.Fatalf("sign-in of %s ended at %s with %d", name, resp.Request.URL, resp.StatusCode)
+	}
+	return c
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -30,16 +29,8 @@ func TestServeSentinelFailover(t *testing.T) {
 	p.addUser("alice", "correct horse")
 	base, stop := p.serve()
 
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	resp, err := c.PostForm(base+"/login", url.Values{"username": {"alice"}, "password": {"correct horse"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/account" {
-		t.Fatalf("sign-in ended at %s with %d", resp.Request.URL, resp.StatusCode)
-	}
+	c := signIn(t, base, "alice", "correct horse")
+	jar := c.Jar
 	me := func() (int, string) {
 		resp, err := c.Get(base + "/api/me")
 		if err != nil {
@@ -97,7 +88,7 @@ func TestServeSentinelFailover(t *testing.T) {
 	// so a copy of the cookie no longer works.
 	u, _ := url.Parse(base)
 	stolen := jar.Cookies(u)
-	resp, err = c.Post(base+"/logout", "application/x-www-form-urlencoded", nil)
+	resp, err := c.Post(base+"/logout", "application/x-www-form-urlencoded", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
