@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/config"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
@@ -110,11 +112,14 @@ func sessionCommand(ctx context.Context, env Env, args []string) error {
 		// with credentials older than it cannot create a session now (this
 		// is also how to finish a password change that could not end the
 		// sessions because Redis was down).
-		n, err := sessions.RevokeAll(ctx, u.ID, u.Epoch)
+		n, err := sessions.RevokeAll(ctx, u.ID, u.Epoch, session.EndRevoked)
 		if err != nil {
 			return err
 		}
 		log.Info("audit", "event", "session_revoke", "outcome", "success", "user_id", u.ID, "client", "cli", "sessions", n)
+		if n > 0 {
+			recordRevocation(ctx, cfg, db, log, u.ID, "authd session revoke --all")
+		}
 		fmt.Fprintf(env.Stdout, "ended %d session(s) of %q\n", n, u.Name)
 		return nil
 	default:
@@ -124,7 +129,19 @@ func sessionCommand(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		log.Info("audit", "event", "session_revoke", "outcome", "success", "user_id", u.ID, "client", "cli", "sessions", 1)
+		recordRevocation(ctx, cfg, db, log, u.ID, "authd session revoke")
 		fmt.Fprintf(env.Stdout, "ended session %s of %q\n", target, u.Name)
 		return nil
+	}
+}
+
+// recordRevocation shows in the user's activity that an operator ended
+// their sessions: the client is the command line, as in the audit line.
+// Best effort, like every activity event: the sessions have ended anyway.
+func recordRevocation(ctx context.Context, cfg config.Config, db *sql.DB, log *slog.Logger, userID int64, command string) {
+	err := activity.NewStore(db, cfg.ActivityRetention, activityPerUser).Record(ctx,
+		activity.Event{UserID: userID, Kind: activity.Revoked, ClientAddr: "cli", UserAgent: command})
+	if err != nil {
+		log.Warn("record activity", "user_id", userID, "err", err)
 	}
 }

@@ -49,6 +49,32 @@ func (b *browser) me() int {
 	return resp.StatusCode
 }
 
+// activity returns the account's activity as (kind, client, user agent)
+// triples, newest first.
+func (b *browser) activity() [][3]string {
+	b.t.Helper()
+	resp, err := b.http.Get(b.base + "/api/activity")
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Activity []struct {
+			Kind       string `json:"kind"`
+			ClientAddr string `json:"client_addr"`
+			UserAgent  string `json:"user_agent"`
+		} `json:"activity"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		b.t.Fatal(err)
+	}
+	var events [][3]string
+	for _, e := range out.Activity {
+		events = append(events, [3]string{e.Kind, e.ClientAddr, e.UserAgent})
+	}
+	return events
+}
+
 // sessionID returns the public id of this device's session.
 func (b *browser) sessionID() string {
 	b.t.Helper()
@@ -203,6 +229,23 @@ func TestSessionCommands(t *testing.T) {
 	}
 	if code := fresh.me(); code != http.StatusOK {
 		t.Errorf("signed in with the new password: /api/me status %d, want 200", code)
+	}
+
+	// The owner sees that an operator ended the sessions, as the audit
+	// line says: client "cli".
+	var byCLI [][3]string
+	for _, e := range fresh.activity() {
+		if e[1] == "cli" {
+			byCLI = append(byCLI, e)
+		}
+	}
+	wantCLI := [][3]string{
+		{"password_changed", "cli", "authd user passwd"},
+		{"session_revoked", "cli", "authd session revoke --all"},
+		{"session_revoked", "cli", "authd session revoke"},
+	}
+	if !slices.Equal(byCLI, wantCLI) {
+		t.Errorf("activity by the command line: %q, want %q", byCLI, wantCLI)
 	}
 
 	// Bob was never touched.

@@ -17,6 +17,7 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/database"
 	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -138,7 +139,7 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 		if err == nil {
 			defer pool.Close()
 			var n int
-			if n, err = sessions.RevokeAll(ctx, u.ID, epoch); err == nil {
+			if n, err = sessions.RevokeAll(ctx, u.ID, epoch, session.EndPasswordChanged); err == nil {
 				log.Info("audit", "event", "password_change", "outcome", "success", "user_id", u.ID, "client", "cli", "sessions_ended", n)
 				fmt.Fprintf(env.Stdout, "ended %d session(s)\n", n)
 				return nil

@@ -2,8 +2,6 @@ package loadtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -106,7 +104,7 @@ func ageSessions(ctx context.Context, pool *redis.Pool, prefix string, tokens []
 	now := time.Now()
 	n := len(tokens)
 	return parallel(ctx, n, workers, func(ctx context.Context, i int) error {
-		key := prefix + storeKey(tokens[i])
+		key := session.RecordKey(prefix, tokens[i])
 		c, err := pool.GetContext(ctx)
 		if err != nil {
 			return err
@@ -134,13 +132,6 @@ func ageSessions(ctx context.Context, pool *redis.Pool, prefix string, tokens []
 		}
 		return nil
 	})
-}
-
-// storeKey is the Redis key suffix of a token: scs with HashTokenInStore
-// stores a session under the SHA-256 of its token, base64url.
-func storeKey(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // parallel calls fn(i) for every i in [0, n) from workers goroutines and

@@ -87,7 +87,7 @@ func TestMintAndAgeSessions(t *testing.T) {
 		t.Fatalf("after ageing: %d GET, %d SET; want %d and %d", calls["get"], calls["set"], n, n/2)
 	}
 	// Ageing kept each record's expiry.
-	pttl, err := redis.Int64(conn.Do("PTTL", cfg.KeyPrefix+storeKey(tokens[0])))
+	pttl, err := redis.Int64(conn.Do("PTTL", session.RecordKey(cfg.KeyPrefix, tokens[0])))
 	if err != nil || pttl <= 0 {
 		t.Fatalf("PTTL %d (%v): the expiry was lost", pttl, err)
 	}
@@ -99,7 +99,7 @@ func TestAgeSessionsRefusesAnUnknownLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Conn(t).Do("SET", "p:"+storeKey("tok"), b, "EX", 3600); err != nil {
+	if _, err := r.Conn(t).Do("SET", session.RecordKey("p:", "tok"), b, "EX", 3600); err != nil {
 		t.Fatal(err)
 	}
 	err = ageSessions(context.Background(), r.Pool(t), "p:", []string{"tok"}, time.Minute, 1)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/sessionauth/authd/internal/session"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -291,7 +292,7 @@ func (b *bench) memory(ctx context.Context, rep *Report) error {
 		return err
 	}
 	defer c.Close()
-	key := keyPrefix + storeKey(tokens[len(tokens)-1])
+	key := session.RecordKey(keyPrefix, tokens[len(tokens)-1])
 	if m.ValueBytes, err = redis.Int64(redis.DoContext(c, ctx, "STRLEN", key)); err != nil {
 		return fmt.Errorf("STRLEN: %w", err)
 	}

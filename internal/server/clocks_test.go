@@ -207,7 +207,7 @@ func TestSessionClocks(t *testing.T) {
 		if code := replay(t, ts, ck.Value); code != http.StatusUnauthorized {
 			t.Fatalf("remembered session %v after sign-in, active throughout: status %d, want 401 (the absolute lifetime)", time.Since(start), code)
 		}
-		if n, err := redis.Int(ts.redis.Conn(t).Do("EXISTS", ts.prefix+hashOf(ck.Value))); err != nil || n != 0 {
+		if n, err := redis.Int(ts.redis.Conn(t).Do("EXISTS", session.RecordKey(ts.prefix, ck.Value))); err != nil || n != 0 {
 			t.Errorf("the record of the ended session still exists (%d, %v)", n, err)
 		}
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/session"
 )
 
 // handlePasswordForm shows the password change form.
@@ -127,7 +128,7 @@ func (a *app) revokeAll(r *http.Request, userID, epoch int64) (int, error) {
 			}
 		}
 		var n int
-		if n, err = a.Sessions.RevokeAll(r.Context(), userID, epoch); err == nil {
+		if n, err = a.Sessions.RevokeAll(r.Context(), userID, epoch, session.EndPasswordChanged); err == nil {
 			return n, nil
 		}
 	}

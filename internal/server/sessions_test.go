@@ -1,7 +1,6 @@
 package server
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
@@ -64,12 +63,14 @@ func TestListAndRevokeSessions(t *testing.T) {
 		t.Errorf("list entries: %+v", list)
 	}
 	for _, e := range list {
-		// A public id is neither the token nor the key of its record.
+		// A public id is not part of any token, and is no credential.
 		for _, c := range []*client{laptop, phone, tablet} {
-			if strings.Contains(c.sessionCookie(), e.ID) || strings.Contains(hashOf(c.sessionCookie()), e.ID) {
-				t.Fatalf("session id %q is part of a token or its hash", e.ID)
+			if strings.Contains(c.sessionCookie(), e.ID) {
+				t.Fatalf("session id %q is part of a token", e.ID)
 			}
 		}
+		stranger := ts.client(t)
+		wantStatus(t, stranger.get("/api/me", "Authorization", "Bearer "+e.ID), http.StatusUnauthorized)
 	}
 
 	// The HTML page marks this device and offers revocation.
@@ -296,7 +297,7 @@ func TestIndexPrunedAndBounded(t *testing.T) {
 	ts.loginAs(t, "alice", "password one")
 	ts.loginAs(t, "alice", "password one")
 	conn := ts.redis.Conn(t)
-	index := ts.prefix + "user:1"
+	index := session.IndexKey(ts.prefix, 1)
 	if n, _ := redis.Int(conn.Do("ZCARD", index)); n != 3 {
 		t.Fatalf("index holds %d entries, want 3", n)
 	}
@@ -326,12 +327,6 @@ func TestIndexPrunedAndBounded(t *testing.T) {
 	}
 }
 
-// hashOf is the Redis key suffix of a token (scs's HashTokenInStore).
-func hashOf(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // A record from before the per-user index (scs's gob encoding) could be
 // neither listed nor revoked: it is treated as signed out and deleted.
 func TestUnindexedOldRecordIsSignedOut(t *testing.T) {
@@ -343,7 +338,7 @@ func TestUnindexedOldRecordIsSignedOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := ts.prefix + hashOf(token)
+	key := session.RecordKey(ts.prefix, token)
 	if _, err := ts.redis.Conn(t).Do("SET", key, old, "EX", 3600); err != nil {
 		t.Fatal(err)
 	}
@@ -365,4 +360,24 @@ func TestBearerBesideJunkCookieAndNoStaticListing(t *testing.T) {
 	wantStatus(t, c.get("/api/me", "Authorization", "Bearer "+token), http.StatusOK)
 	wantStatus(t, c.get("/static/"), http.StatusNotFound)
 	wantStatus(t, c.get("/static/style.css"), http.StatusOK)
+}
+
+// Signing out removes the session's index entry in the same step as the
+// record: after a user's last sign-out nothing of theirs is left in Redis
+// (the index used to stay for the session's whole lifetime).
+func TestSignOutLeavesNoIndex(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.addUser(t, "alice", "password one")
+	c := ts.client(t)
+	wantStatus(t, c.postForm("/login", url.Values{"username": {"alice"}, "password": {"password one"}, "remember": {"on"}}), http.StatusSeeOther)
+	if n, _ := redis.Int(ts.redis.Conn(t).Do("ZCARD", session.IndexKey(ts.prefix, 1))); n != 1 {
+		t.Fatalf("index holds %d entries after sign-in, want 1", n)
+	}
+	wantStatus(t, c.do(http.MethodPost, "/logout", nil), http.StatusSeeOther)
+	for _, k := range ts.allKeys(t) {
+		if !strings.HasPrefix(k, ts.prefix+"throttle:") {
+			t.Errorf("key %q left after the user's last sign-out", k)
+		}
+	}
 }

@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,20 +11,13 @@ import (
 	"github.com/sessionauth/authd/internal/redispool"
 )
 
-// Each user's live sessions are indexed in Redis beside the records, so
-// that listing and revoking them costs O(that user's sessions), never a scan
-// of the keyspace:
-//
-//	PREFIX user:UID   sorted set; member = hashed token (the record's key
-//	                  suffix), score = sign-in time in unix ms. Its expiry
-//	                  is the latest absolute deadline of its sessions.
-//	PREFIX epoch:UID  the user's credential epoch, copied from SQL when the
-//	                  password changes; a session created for an older epoch
-//	                  is refused. Expires after the longest session lifetime.
-//
-// Entries whose record has expired are pruned whenever the index is written
-// or listed. The scripts build record keys from PREFIX and the members, so
-// they need one Redis node (or Sentinel), not Redis Cluster.
+// Each user's live sessions are indexed in Redis beside the records (see
+// keys.go), so that listing and revoking them costs O(that user's
+// sessions), never a scan of the keyspace. The index expires with the last
+// of its sessions: creating or refreshing a session extends the index's
+// expiry to the record's, and ending one recomputes it from the sessions
+// that remain, so no index outlives its user's last session. Entries whose
+// record expired on its own are pruned when the index is written or listed.
 
 // ErrCredentialsChanged: the user's password changed after this sign-in
 // checked it, so the session was not created.
@@ -35,75 +26,121 @@ var ErrCredentialsChanged = errors.New("session: credentials changed during sign
 // ErrNoSession: the user has no live session with the given id.
 var ErrNoSession = errors.New("session: no such session")
 
+// luaSettle defines settle(index): it drops the entries whose record is
+// gone and sets the index's expiry to that of its longest-lived record (an
+// empty sorted set is deleted by Redis itself). It needs luaKeys.
+const luaSettle = `
+local function settle(index)
+  local best = 0
+  for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    local ttl = redis.call('PTTL', rec(id))
+    if ttl == -2 then redis.call('ZREM', index, id) elseif ttl > best then best = ttl end
+  end
+  if best > 0 then redis.call('PEXPIRE', index, best) else redis.call('DEL', index) end
+end
+`
+
 // createScript writes a new record (SET NX), refuses it when the user's
 // credential epoch moved past the session's, prunes the index's oldest
-// entries whose record has expired (at most 64, so that a sign-in's
-// work stays bounded however large the index), adds the new one, ends the
-// oldest sessions beyond the cap, and keeps the index alive as long as its
-// longest session. All or nothing, because it is one script.
+// entries whose record has expired (at most 64, so that a sign-in's work
+// stays bounded however large the index), ends the oldest sessions beyond
+// the cap (leaving tombstones), adds the new one, and keeps the index alive
+// as long as its longest-lived session. All or nothing, because it is one
+// script.
 //
-// KEYS: record, index, epoch. ARGV: value, expiry ms, created ms, epoch,
-// max sessions, index expiry ms, record key prefix, member, now ms.
-var createScript = redis.NewScript(3, `
+// KEYS: record, index, epoch. ARGV: prefix, value, expiry ms, created ms,
+// epoch, max sessions, id, now ms.
+var createScript = redis.NewScript(3, luaKeys+luaSettle+`
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
-if tonumber(ARGV[4]) < cur then return -1 end
-if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') then return -2 end
-for _, m in ipairs(redis.call('ZRANGE', KEYS[2], 0, 63)) do
-  if redis.call('EXISTS', ARGV[7] .. m) == 0 then redis.call('ZREM', KEYS[2], m) end
+if tonumber(ARGV[5]) < cur then return -1 end
+if not redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3], 'NX') then return -2 end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, 63)) do
+  if redis.call('EXISTS', rec(id)) == 0 then redis.call('ZREM', KEYS[2], id) end
 end
 local evicted = 0
-local cap = tonumber(ARGV[5])
+local cap = tonumber(ARGV[6])
 if cap > 0 then
   local over = redis.call('ZCARD', KEYS[2]) - cap + 1
   if over > 0 then
     local old = redis.call('ZPOPMIN', KEYS[2], over)
-    for i = 1, #old, 2 do evicted = evicted + redis.call('DEL', ARGV[7] .. old[i]) end
+    for i = 1, #old, 2 do
+      local ttl = redis.call('PTTL', rec(old[i]))
+      if redis.call('DEL', rec(old[i])) == 1 then
+        evicted = evicted + 1
+        if ttl > 0 then redis.call('SET', tomb(old[i]), 'revoked', 'PX', ttl) end
+      end
+    end
   end
 end
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[8])
-local ttl = redis.call('PTTL', KEYS[2])
-local want = tonumber(ARGV[6]) - tonumber(ARGV[9])
-if ttl < want then redis.call('PEXPIRE', KEYS[2], want) end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[7])
+if evicted > 0 then
+  settle(KEYS[2])
+else
+  local want = tonumber(ARGV[3]) - tonumber(ARGV[8])
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl < want then redis.call('PEXPIRE', KEYS[2], want) end
+end
 return evicted
 `)
 
-// revokeScript deletes indexed sessions: one member (which must be in this
-// user's index, so nobody can end another user's session by naming it), or
-// every member but keep. With a positive epoch it first raises the user's
-// epoch, so that sign-ins still in flight with the old password fail.
+// refreshScript rewrites a record only while it exists (a session ended
+// meanwhile stays ended) and extends the index's expiry to the record's.
+// It reads nothing (PEXPIREAT … GT, Redis 7), so that a read-only request
+// costs one read however often its session is refreshed.
 //
-// KEYS: index, epoch. ARGV: record key prefix, only member or "", keep
-// member or "", epoch, epoch lifetime ms.
-var revokeScript = redis.NewScript(2, `
+// KEYS: record, index. ARGV: value, expiry ms.
+var refreshScript = redis.NewScript(2, `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX') then return 0 end
+redis.call('PEXPIREAT', KEYS[2], ARGV[2], 'GT')
+return 1
+`)
+
+// endScript ends one session of a user, as its owner signing out does:
+// record and index entry go together, and the index's expiry follows the
+// sessions that remain.
+//
+// KEYS: record, index. ARGV: prefix, id.
+var endScript = redis.NewScript(2, luaKeys+luaSettle+`
+redis.call('DEL', KEYS[1])
+if redis.call('ZREM', KEYS[2], ARGV[2]) == 1 then settle(KEYS[2]) end
+return 0
+`)
+
+// revokeScript ends indexed sessions on someone else's behalf: one id
+// (which must be in this user's index, so nobody can end another user's
+// session by naming it), or every id but keep. Each leaves a tombstone
+// saying why, for as long as the session could have lived, so that the
+// device holding it can be told. With a positive epoch it first raises the
+// user's epoch, so that sign-ins still in flight with the old password fail.
+//
+// KEYS: index, epoch. ARGV: prefix, only id or "", keep id or "", epoch,
+// epoch lifetime ms, reason.
+var revokeScript = redis.NewScript(2, luaKeys+luaSettle+`
 local epoch = tonumber(ARGV[4])
 if epoch > 0 and epoch > tonumber(redis.call('GET', KEYS[2]) or '0') then
   redis.call('SET', KEYS[2], epoch, 'PX', ARGV[5])
 end
-local members
-if ARGV[2] ~= '' then members = {ARGV[2]} else members = redis.call('ZRANGE', KEYS[1], 0, -1) end
+local ids
+if ARGV[2] ~= '' then ids = {ARGV[2]} else ids = redis.call('ZRANGE', KEYS[1], 0, -1) end
 local n = 0
-for _, m in ipairs(members) do
-  if m ~= ARGV[3] and redis.call('ZREM', KEYS[1], m) == 1 then
-    n = n + redis.call('DEL', ARGV[1] .. m)
+for _, id in ipairs(ids) do
+  if id ~= ARGV[3] and redis.call('ZREM', KEYS[1], id) == 1 then
+    local ttl = redis.call('PTTL', rec(id))
+    if redis.call('DEL', rec(id)) == 1 then
+      n = n + 1
+      if ttl > 0 then redis.call('SET', tomb(id), ARGV[6], 'PX', ttl) end
+    end
   end
 end
+settle(KEYS[1])
 return n
 `)
 
-func (s *Store) indexKey(userID int64) string {
-	return s.prefix + "user:" + strconv.FormatInt(userID, 10)
-}
-
-func (s *Store) epochKey(userID int64) string {
-	return s.prefix + "epoch:" + strconv.FormatInt(userID, 10)
-}
-
 // create writes a new session record and its index entry.
-func (s *Store) create(ctx context.Context, token string, b []byte, expiry time.Time, o *createOpts) error {
+func (s *Store) create(ctx context.Context, id string, b []byte, expiry, now time.Time, o *createOpts) error {
 	n, err := redis.Int(s.script(ctx, createScript,
-		s.prefix+token, s.indexKey(o.userID), s.epochKey(o.userID),
-		b, expiry.UnixMilli(), o.created.UnixMilli(), o.epoch,
-		o.maxSessions, o.indexExpiry.UnixMilli(), s.prefix, token, time.Now().UnixMilli()))
+		recordKey(s.prefix, id), s.indexKey(o.userID), s.epochKey(o.userID),
+		s.prefix, b, expiry.UnixMilli(), o.created.UnixMilli(), o.epoch, o.maxSessions, id, now.UnixMilli()))
 	switch {
 	case err != nil:
 		return err
@@ -116,9 +153,50 @@ func (s *Store) create(ctx context.Context, token string, b []byte, expiry time.
 	return nil
 }
 
+// refresh rewrites an existing record (errGone when it is gone) and keeps
+// the user's index alive as long as it.
+func (s *Store) refresh(ctx context.Context, userID int64, id string, b []byte, expiry time.Time) error {
+	n, err := redis.Int(s.script(ctx, refreshScript, recordKey(s.prefix, id), s.indexKey(userID),
+		b, expiry.UnixMilli()))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return errGone
+	}
+	return nil
+}
+
+// end deletes a session and its index entry; without a user (a record that
+// names none) just the record.
+func (s *Store) end(ctx context.Context, userID int64, id string) error {
+	if userID == 0 {
+		_, err := s.do(ctx, "DEL", recordKey(s.prefix, id))
+		return err
+	}
+	_, err := s.script(ctx, endScript, recordKey(s.prefix, id), s.indexKey(userID), s.prefix, id)
+	return err
+}
+
+// revoke runs revokeScript; see there for the arguments.
+func (s *Store) revoke(ctx context.Context, userID int64, only, keep string, epoch int64, epochTTL time.Duration, why EndReason) (int, error) {
+	return redis.Int(s.script(ctx, revokeScript, s.indexKey(userID), s.epochKey(userID),
+		s.prefix, only, keep, epoch, epochTTL.Milliseconds(), string(why)))
+}
+
+// tombstone returns why the session with this id was ended by someone
+// else, or "" when it was not (it expired, or never existed).
+func (s *Store) tombstone(ctx context.Context, id string) (EndReason, error) {
+	why, err := redis.String(s.do(ctx, "GET", tombKey(s.prefix, id)))
+	if errors.Is(err, redis.ErrNil) {
+		return "", nil
+	}
+	return EndReason(why), err
+}
+
 // indexEntry is one member of a user's index with its record, if it still exists.
 type indexEntry struct {
-	member  string // hashed token
+	id      string
 	created time.Time
 	record  []byte // nil when the record is gone
 }
@@ -141,9 +219,15 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 	entries := make([]indexEntry, 0, len(pairs)/2)
 	keys := make([]any, 0, len(pairs)/2)
 	for i := 0; i+1 < len(pairs); i += 2 {
+		if !validID(pairs[i]) {
+			continue // not written by this version; pruned by the next settle
+		}
 		ms, _ := strconv.ParseFloat(pairs[i+1], 64)
-		entries = append(entries, indexEntry{member: pairs[i], created: time.UnixMilli(int64(ms))})
-		keys = append(keys, s.prefix+pairs[i])
+		entries = append(entries, indexEntry{id: pairs[i], created: time.UnixMilli(int64(ms))})
+		keys = append(keys, recordKey(s.prefix, pairs[i]))
+	}
+	if len(keys) == 0 {
+		return nil, nil
 	}
 	records, err := redis.ByteSlices(redispool.Do(ctx, c, "MGET", keys...))
 	if err != nil {
@@ -153,7 +237,7 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 	live := entries[:0]
 	for i, e := range entries {
 		if i >= len(records) || records[i] == nil {
-			gone = append(gone, e.member)
+			gone = append(gone, e.id)
 			continue
 		}
 		e.record = records[i]
@@ -164,12 +248,6 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 		_, _ = redispool.Do(ctx, c, "ZREM", append([]any{s.indexKey(userID)}, gone...)...)
 	}
 	return live, nil
-}
-
-// revoke runs revokeScript; see there for the arguments.
-func (s *Store) revoke(ctx context.Context, userID int64, only, keep string, epoch int64, epochTTL time.Duration) (int, error) {
-	return redis.Int(s.script(ctx, revokeScript, s.indexKey(userID), s.epochKey(userID),
-		s.prefix, only, keep, epoch, epochTTL.Milliseconds()))
 }
 
 func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any) (any, error) {
@@ -183,12 +261,4 @@ func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any
 		return nil, fmt.Errorf("%w: script: %w", errStore, err)
 	}
 	return reply, nil
-}
-
-// publicID is the id a session is shown and revoked by: derived from the
-// hashed token by a second hash, so it reveals neither the token nor the
-// key of its record, and needs no storage.
-func publicID(member string) string {
-	sum := sha256.Sum256([]byte("authd session id:" + member))
-	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }

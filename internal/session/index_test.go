@@ -1,10 +1,13 @@
 package session
 
 import (
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,22 +52,27 @@ func newTestManager(t *testing.T, cfg Config) (*Manager, redis.Conn) {
 // epoch), and RevokeAll ends every existing one.
 func TestStaleEpochRefused(t *testing.T) {
 	m, conn := newTestManager(t, Config{})
+	epochKey := "s:{" + userTag(7) + "}e:7"
 	tok, err := signIn(t, m, Grant{UserID: 7, Name: "alice", Epoch: 0})
 	if err != nil || tok == "" {
 		t.Fatalf("first sign-in: %q, %v", tok, err)
 	}
-	n, err := m.RevokeAll(t.Context(), 7, 1) // password changed: epoch 1
+	n, err := m.RevokeAll(t.Context(), 7, 1, EndPasswordChanged) // password changed: epoch 1
 	if err != nil || n != 1 {
 		t.Fatalf("RevokeAll = %d, %v; want 1", n, err)
 	}
 	if _, err := signIn(t, m, Grant{UserID: 7, Name: "alice", Epoch: 0}); !errors.Is(err, ErrCredentialsChanged) {
 		t.Fatalf("sign-in with the old epoch: %v, want ErrCredentialsChanged", err)
 	}
-	if keys, _ := redis.Strings(conn.Do("KEYS", "s:*")); len(keys) != 1 || keys[0] != "s:epoch:7" {
-		t.Errorf("keys after the refused sign-in: %q, want only the epoch", keys)
+	// Left: the epoch, and the tombstone that tells the first device why.
+	keys, _ := redis.Strings(conn.Do("KEYS", "s:*"))
+	if len(keys) != 2 || !slices.Contains(keys, epochKey) || !slices.Contains(keys, tombKey("s:", tokenID(tok))) {
+		t.Errorf("keys after the refused sign-in: %q, want only the epoch and one tombstone", keys)
 	}
-	if ttl, _ := redis.Int64(conn.Do("PTTL", "s:epoch:7")); ttl <= 0 {
-		t.Errorf("epoch key TTL %d: it must expire", ttl)
+	for _, k := range keys {
+		if ttl, _ := redis.Int64(conn.Do("PTTL", k)); ttl <= 0 {
+			t.Errorf("%s has TTL %d: it must expire", k, ttl)
+		}
 	}
 	// The new epoch signs in; other users are unaffected by 7's epoch.
 	if _, err := signIn(t, m, Grant{UserID: 7, Name: "alice", Epoch: 1}); err != nil {
@@ -74,29 +82,62 @@ func TestStaleEpochRefused(t *testing.T) {
 		t.Errorf("another user's sign-in: %v", err)
 	}
 	// A lower epoch never lowers the stored one.
-	if _, err := m.RevokeAll(t.Context(), 7, 0); err != nil {
+	if _, err := m.RevokeAll(t.Context(), 7, 0, EndRevoked); err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := redis.Int(conn.Do("GET", "s:epoch:7")); e != 1 {
+	if e, _ := redis.Int(conn.Do("GET", epochKey)); e != 1 {
 		t.Errorf("stored epoch = %d, want 1", e)
 	}
 }
 
-func TestPublicIDAndAgentSummary(t *testing.T) {
-	a, b := publicID(hashToken("token-a")), publicID(hashToken("token-b"))
-	if a == b || len(a) != 12 {
-		t.Errorf("public ids %q %q", a, b)
-	}
-	for ua, want := range map[string]string{
-		"":           "unknown client",
-		"curl/8.5.0": "curl",
-		"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36 Edg/130.0": "Edge on Windows",
-		"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15":    "Safari on macOS",
-		"Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Mobile Safari/537.36":              "Chrome on Android",
-		"something\x00weird": "other client",
-	} {
-		if got := summarizeAgent(ua); got != want {
-			t.Errorf("summarizeAgent(%q) = %q, want %q", ua, got, want)
+// Every key of a user carries the user's hash tag, so that each script
+// touches one Redis Cluster slot; the cookie carries only random bits.
+func TestKeysOfOneUserShareATag(t *testing.T) {
+	m, conn := newTestManager(t, Config{MaxSessions: 2})
+	var tokens []string
+	for range 3 {
+		tok, err := signIn(t, m, Grant{UserID: 42, Name: "alice"})
+		if err != nil {
+			t.Fatal(err)
 		}
+		tokens = append(tokens, tok)
+		if raw, err := base64.RawURLEncoding.DecodeString(tok); err != nil || len(raw) != 32 {
+			t.Fatalf("token %q is not 32 random bytes", tok)
+		}
+	}
+	if _, err := m.RevokeAll(t.Context(), 42, 1, EndPasswordChanged); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signIn(t, m, Grant{UserID: 42, Name: "alice", Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := redis.Strings(conn.Do("KEYS", "s:*"))
+	if len(keys) < 4 {
+		t.Fatalf("keys %q: want record, index, epoch and tombstones", keys)
+	}
+	want := "s:{" + userTag(42) + "}"
+	for _, k := range keys {
+		if !strings.HasPrefix(k, want) {
+			t.Errorf("key %q lacks the user's tag %q", k, want)
+		}
+	}
+	// Another user's tag differs for most ids (256 tags).
+	if userTag(42) == userTag(43) && userTag(42) == userTag(44) {
+		t.Errorf("users 42, 43, 44 share tag %q", userTag(42))
+	}
+}
+
+func TestSessionIDs(t *testing.T) {
+	a, b := tokenID("token-a"), tokenID("token-b")
+	if a == b || len(a) != idLen || !validID(a) || !validID(b) {
+		t.Errorf("ids %q %q", a, b)
+	}
+	for _, bad := range []string{"", a[:23], a + "x", "GG" + a[2:], "AB" + a[2:], a[:2] + "\r" + a[4:], a[:23] + "#"} {
+		if validID(bad) {
+			t.Errorf("validID(%q) = true", bad)
+		}
+	}
+	if sessionID("not a hash") != "" {
+		t.Error("sessionID accepted a non-hash")
 	}
 }

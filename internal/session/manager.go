@@ -27,7 +27,9 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/gomodule/redigo/redis"
+
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/useragent"
 )
 
 // Errors reported by Manager.Current.
@@ -76,6 +78,10 @@ type Config struct {
 
 // Info describes the signed-in session of a request.
 type Info struct {
+	// ID is the session's public id: shown in session lists, used to revoke
+	// it, and handed to other services (forward-auth headers, a JWT's sid).
+	// It is derived from the token but is no credential.
+	ID     string
 	UserID int64
 	// Name is the user's display name, kept in the session so that pages
 	// which only show it need no database query.
@@ -176,7 +182,8 @@ func (m *Manager) maxLifetime() time.Duration {
 type state struct {
 	info     Info
 	signedIn bool
-	err      error // wraps ErrUnavailable when the store failed
+	ended    EndReason // why the presented token no longer works
+	err      error     // wraps ErrUnavailable when the store failed
 }
 
 type stateKey struct{}
@@ -201,6 +208,14 @@ func (m *Manager) Current(ctx context.Context) (Info, error) {
 	return st.info, nil
 }
 
+// EndReason tells why the token the request presented no longer names a
+// live session (EndNone when it presented none, or a live one), so that a
+// device whose session was ended elsewhere can be told so. A stranger with
+// no cookie learns nothing; one with a made-up token learns "expired".
+func (m *Manager) EndReason(ctx context.Context) EndReason {
+	return stateFrom(ctx).ended
+}
+
 // SignIn starts a session for the user under a new token, deleting the
 // request's previous session if any (no fixation: a token known before
 // sign-in is worthless after it), and sets the cookie. It must run inside
@@ -214,8 +229,15 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 		// deleted either: signing in now could leave it alive beside the new one.
 		return 0, st.err
 	}
-	if err := m.scs.RenewToken(ctx); err != nil {
-		return 0, m.storeErr("renew token", err)
+	if st := stateFrom(ctx); st.signedIn {
+		// End the request's own session with its index entry; scs's
+		// RenewToken would delete only the record.
+		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
+			return 0, m.storeErr("end previous session", err)
+		}
+	}
+	if err := m.newToken(ctx, userTag(g.UserID)); err != nil {
+		return 0, err
 	}
 	if err := m.scs.Clear(ctx); err != nil {
 		return 0, m.storeErr("clear", err)
@@ -227,7 +249,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	}
 	now := time.Now()
 	deadline := now.Add(lifetime)
-	addr, agent := m.cfg.ClientAddr(r), summarizeAgent(r.UserAgent())
+	addr, agent := m.cfg.ClientAddr(r), useragent.Summary(r.UserAgent())
 	m.scs.SetDeadline(ctx, deadline)
 	m.scs.Put(ctx, keyUserID, g.UserID)
 	m.scs.Put(ctx, keyName, g.Name)
@@ -243,7 +265,6 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 		epoch:       g.Epoch,
 		created:     now,
 		maxSessions: m.cfg.MaxSessions,
-		indexExpiry: deadline,
 	}
 	token, _, err := m.scs.Commit(withCommit(ctx, commitOpts{idleExpiry: now.Add(idle), create: create}))
 	if err != nil {
@@ -255,27 +276,50 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	m.writeCookie(w, token, deadline, remember)
 
 	st := stateFrom(ctx)
-	st.signedIn, st.err = true, nil
+	st.signedIn, st.err, st.ended = true, nil, EndNone
 	st.info = Info{
-		UserID: g.UserID, Name: g.Name,
+		ID: tokenID(token), UserID: g.UserID, Name: g.Name,
 		SignedInAt: now, Expires: earliest(now.Add(idle), deadline),
 		Remember: remember, ClientAddr: addr, UserAgent: agent,
 	}
 	return create.evicted, nil
 }
 
-// SignOut deletes the request's session from Redis and clears the cookie
-// (with Clear-Site-Data, so the browser also drops what the site stored).
-// Its index entry is pruned with the next list or sign-in.
-// Replaying the old token afterwards finds nothing.
+// newToken gives ctx's session a fresh token whose id carries tag, the
+// hash tag of its user's keys (keys.go). scs draws the tokens; each draw is
+// 256 random bits, and about one in 256 has the tag. None of the discarded
+// draws was ever stored, so scs's delete of the previous token is skipped.
+func (m *Manager) newToken(ctx context.Context, tag string) error {
+	quiet := withoutDelete(ctx)
+	for range 1 << 16 { // a miss this long is a broken random source (p < 1e-110)
+		if err := m.scs.RenewToken(quiet); err != nil {
+			return m.storeErr("renew token", err)
+		}
+		if id := tokenID(m.scs.Token(ctx)); id[:2] == tag {
+			return nil
+		}
+	}
+	return errors.New("session: no token with the user's tag was drawn")
+}
+
+// SignOut ends the request's session: the record and its index entry go
+// in one step, and the cookie is cleared (with Clear-Site-Data, so the
+// browser also drops what the site stored). Replaying the old token
+// afterwards finds nothing.
 func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
+	st := stateFrom(ctx)
+	if st.signedIn {
+		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
+			return m.storeErr("end session", err)
+		}
+	}
 	if m.scs.Token(ctx) != "" {
-		if err := m.scs.Destroy(ctx); err != nil {
+		// Resets scs's copy, so nothing is committed later; the record is gone.
+		if err := m.scs.Destroy(withoutDelete(ctx)); err != nil {
 			return m.storeErr("destroy", err)
 		}
 	}
 	m.ClearCookie(w)
-	st := stateFrom(ctx)
 	st.signedIn, st.info = false, Info{}
 	return nil
 }

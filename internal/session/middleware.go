@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/sessionauth/authd/internal/useragent"
 )
 
 // tokenLen is the length of an scs token: 32 random bytes, base64url.
@@ -29,6 +31,9 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 			m.check(loaded, r, st)
+			if token != "" && !st.signedIn {
+				st.ended = m.endReason(ctx, token)
+			}
 		case errors.Is(err, errStore):
 			// Logged by whoever needed the session (a 503), not here.
 			st.err = m.storeErr("load", err)
@@ -39,6 +44,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 			if err := m.store.DeleteCtx(ctx, hashToken(token)); err != nil {
 				m.log.WarnContext(ctx, "deleting undecodable session", "err", err)
 			}
+			st.ended = EndExpired
 		}
 		if err != nil {
 			// Handlers still get an empty session, so SignIn can run.
@@ -72,22 +78,24 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	now := time.Now()
 	seen := time.UnixMilli(seenMs)
 	deadline := m.scs.Deadline(ctx)
+	info.ID = tokenID(token)
 	if !ok || !now.Before(deadline) || now.Sub(seen) >= idle {
 		// Redis expires records on the same clocks; this guards against a
 		// record that outlived them (clock skew, a changed configuration).
-		if err := m.scs.Destroy(ctx); err != nil {
+		if err := m.store.end(ctx, uid, info.ID); err != nil {
 			m.log.WarnContext(ctx, "deleting expired session", "err", err)
 		}
+		_ = m.scs.Destroy(withoutDelete(ctx)) // no I/O: it resets scs's copy
 		return
 	}
 	if now.Sub(seen) >= m.cfg.RefreshInterval {
 		m.scs.Put(ctx, keySeen, now.UnixMilli())
 		// The write happens anyway, so where the session was last used
 		// from comes free.
-		info.ClientAddr, info.UserAgent = m.cfg.ClientAddr(r), summarizeAgent(r.UserAgent())
+		info.ClientAddr, info.UserAgent = m.cfg.ClientAddr(r), useragent.Summary(r.UserAgent())
 		m.scs.Put(ctx, keyAddr, info.ClientAddr)
 		m.scs.Put(ctx, keyAgent, info.UserAgent)
-		_, _, err := m.scs.Commit(withCommit(ctx, commitOpts{idleExpiry: now.Add(idle)}))
+		_, _, err := m.scs.Commit(withCommit(ctx, commitOpts{idleExpiry: now.Add(idle), userID: uid}))
 		switch {
 		case errors.Is(err, errGone):
 			return // signed out or revoked while this request was in flight
@@ -101,6 +109,19 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	}
 	info.Expires = earliest(seen.Add(idle), deadline)
 	st.signedIn, st.info = true, info
+}
+
+// endReason tells why token, which names no live session, stopped working.
+// It costs a second read only for such tokens.
+func (m *Manager) endReason(ctx context.Context, token string) EndReason {
+	why, err := m.store.tombstone(ctx, tokenID(token))
+	if err != nil {
+		m.log.WarnContext(ctx, "reading session tombstone", "err", err)
+	}
+	if why == EndNone {
+		return EndExpired
+	}
+	return why
 }
 
 // requestToken returns the session token from the cookie, or else from an

@@ -29,10 +29,7 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 	if err != nil {
 		return nil, m.storeErr("list", err)
 	}
-	current := ""
-	if tok := m.token(ctx); tok != "" {
-		current = hashToken(tok)
-	}
+	current := m.currentID(ctx)
 	out := make([]Entry, 0, len(entries))
 	for _, e := range entries {
 		deadline, values, err := m.scs.Codec.Decode(e.record)
@@ -44,11 +41,11 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 		idleMs, _ := values[keyIdle].(int64)
 		seen := time.UnixMilli(seenMs)
 		en := Entry{
-			ID:         publicID(e.member),
+			ID:         e.id,
 			SignedInAt: e.created,
 			LastSeen:   seen,
 			Expires:    earliest(seen.Add(m.idleTimeout(idleMs)), deadline),
-			Current:    e.member == current,
+			Current:    e.id == current,
 		}
 		en.ClientAddr, _ = values[keyAddr].(string)
 		en.UserAgent, _ = values[keyAgent].(string)
@@ -59,52 +56,57 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 	return out, nil
 }
 
-// Revoke ends the user's session with the given public id; it is signed out
-// on its very next request, on every instance. It fails with ErrNoSession
-// when the user has no such session, whoever else might. current reports
+// EndReason says why a session that a request presented no longer works.
+type EndReason string
+
+// The reasons a session ended, as Manager.EndReason reports them.
+const (
+	// EndNone: the request presented no session token, or a live one.
+	EndNone EndReason = ""
+	// EndExpired: the token names no session, or one whose clock ran out
+	// (this is also what a made-up token gets, so it tells a stranger nothing).
+	EndExpired EndReason = "expired"
+	// EndRevoked: the user (or an operator) ended it from elsewhere.
+	EndRevoked EndReason = "revoked"
+	// EndPasswordChanged: a password change ended every other session.
+	EndPasswordChanged EndReason = "password_changed"
+)
+
+// Revoke ends the user's session with the given id; it is signed out on
+// its very next request, on every instance. It fails with ErrNoSession when
+// the user has no such session, whoever else might. current reports
 // whether it was the session of ctx's own request.
 func (m *Manager) Revoke(ctx context.Context, userID int64, id string) (current bool, err error) {
-	entries, err := m.store.list(ctx, userID)
+	if !validID(id) {
+		return false, ErrNoSession
+	}
+	n, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
 	if err != nil {
-		return false, m.storeErr("list", err)
+		return false, m.storeErr("revoke", err)
 	}
-	for _, e := range entries {
-		if publicID(e.member) != id {
-			continue
-		}
-		n, err := m.store.revoke(ctx, userID, e.member, "", 0, 0)
-		if err != nil {
-			return false, m.storeErr("revoke", err)
-		}
-		if n == 0 {
-			return false, ErrNoSession // ended meanwhile
-		}
-		tok := m.token(ctx)
-		return tok != "" && hashToken(tok) == e.member, nil
+	if n == 0 {
+		return false, ErrNoSession
 	}
-	return false, ErrNoSession
+	return id == m.currentID(ctx), nil
 }
 
 // RevokeOthers ends every session of the user except ctx's own and returns
 // how many it ended.
 func (m *Manager) RevokeOthers(ctx context.Context, userID int64) (int, error) {
-	keep := ""
-	if tok := m.token(ctx); tok != "" {
-		keep = hashToken(tok)
-	}
-	n, err := m.store.revoke(ctx, userID, "", keep, 0, 0)
+	n, err := m.store.revoke(ctx, userID, "", m.currentID(ctx), 0, 0, EndRevoked)
 	if err != nil {
 		return 0, m.storeErr("revoke others", err)
 	}
 	return n, nil
 }
 
-// RevokeAll ends every session of the user and returns how many it ended.
-// A positive epoch (the user's new credential epoch after a password change)
-// is recorded first, so that a sign-in that checked the old password and
-// has not yet created its session fails instead of outliving the change.
-func (m *Manager) RevokeAll(ctx context.Context, userID, epoch int64) (int, error) {
-	n, err := m.store.revoke(ctx, userID, "", "", epoch, m.maxLifetime())
+// RevokeAll ends every session of the user and returns how many it ended;
+// why is what their devices are told (EndRevoked, EndPasswordChanged). A
+// positive epoch (the user's credential epoch after a password change) is
+// recorded first, so that a sign-in that checked the old password and has
+// not yet created its session fails instead of outliving the change.
+func (m *Manager) RevokeAll(ctx context.Context, userID, epoch int64, why EndReason) (int, error) {
+	n, err := m.store.revoke(ctx, userID, "", "", epoch, m.maxLifetime(), why)
 	if err != nil {
 		return 0, m.storeErr("revoke all", err)
 	}
@@ -127,4 +129,12 @@ func (m *Manager) token(ctx context.Context) string {
 		return "" // not a request: the CLI
 	}
 	return m.scs.Token(ctx)
+}
+
+// currentID is the id of ctx's session, or "".
+func (m *Manager) currentID(ctx context.Context) string {
+	if tok := m.token(ctx); tok != "" {
+		return tokenID(tok)
+	}
+	return ""
 }

@@ -23,9 +23,10 @@ var (
 	errTokenInUse = fmt.Errorf("%w: new token already in use", errStore)
 )
 
-// Store keeps scs session records in Redis. It lays out keys exactly like
-// scs/redisstore (prefix + SHA-256 of the token, value = encoded session,
-// expiry on the key), and differs in two ways that matter:
+// Store keeps scs session records in Redis. It lays out records like
+// scs/redisstore (a prefix, the hashed token, the encoded session as the
+// value and the expiry on the key; keys.go adds a hash tag), and differs in
+// two ways that matter:
 //
 //   - every call takes its connection with the request's context, so a
 //     request waiting for a free connection gives up when its context ends,
@@ -54,6 +55,9 @@ type commitOpts struct {
 	// idle deadline (scs's own IdleTimeout is not used: it is one value for
 	// every session, and "keep me signed in" needs another).
 	idleExpiry time.Time
+	// userID, on an update, names the index whose expiry follows the
+	// record's (the index lives as long as its longest-lived session).
+	userID int64
 	// create marks the first write of a freshly generated token. Every other
 	// commit is an update and succeeds only while the record exists.
 	create *createOpts
@@ -66,9 +70,6 @@ type createOpts struct {
 	created time.Time
 	// maxSessions, when positive, ends the user's oldest sessions beyond it.
 	maxSessions int
-	// indexExpiry is the latest moment this session can live (its absolute
-	// deadline); the index key lives at least that long.
-	indexExpiry time.Time
 	// evicted is filled in by CommitCtx: sessions ended by maxSessions.
 	evicted int
 }
@@ -85,9 +86,23 @@ func withCreate(ctx context.Context) context.Context {
 	return withCommit(ctx, commitOpts{create: &createOpts{}})
 }
 
+type skipDeleteKey struct{}
+
+// withoutDelete makes DeleteCtx a no-op. scs deletes the previous token's
+// record whenever it renews a token; when Manager has ended that session
+// itself (with its index entry), or the token was never stored (a discarded
+// draw, see SignIn), there is nothing left to delete.
+func withoutDelete(ctx context.Context) context.Context {
+	return context.WithValue(ctx, skipDeleteKey{}, true)
+}
+
 // FindCtx returns the record stored under the (hashed) token.
 func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
-	b, err := redis.Bytes(s.do(ctx, "GET", s.prefix+token))
+	id := sessionID(token)
+	if id == "" {
+		return nil, false, nil
+	}
+	b, err := redis.Bytes(s.do(ctx, "GET", recordKey(s.prefix, id)))
 	if errors.Is(err, redis.ErrNil) {
 		return nil, false, nil
 	}
@@ -102,40 +117,53 @@ func (s *Store) FindCtx(ctx context.Context, token string) ([]byte, bool, error)
 // writes nothing and returns errGone; a create for a user whose credentials
 // changed after this sign-in began returns ErrCredentialsChanged.
 func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	id := sessionID(token)
+	if id == "" {
+		return fmt.Errorf("session: commit: %q is not a hashed token", token)
+	}
 	o, _ := ctx.Value(commitKey{}).(commitOpts)
 	if !o.idleExpiry.IsZero() && o.idleExpiry.Before(expiry) {
 		expiry = o.idleExpiry
 	}
-	if !expiry.After(time.Now()) {
+	now := time.Now()
+	if !expiry.After(now) {
 		// Already expired: nothing to keep.
-		if err := s.DeleteCtx(ctx, token); err != nil {
+		if err := s.end(ctx, o.userID, id); err != nil {
 			return err
 		}
 		return errGone
 	}
-	if o.create != nil && o.create.userID != 0 {
-		return s.create(ctx, token, b, expiry, o.create)
+	switch {
+	case o.create != nil && o.create.userID != 0:
+		return s.create(ctx, id, b, expiry, now, o.create)
+	case o.create != nil:
+		reply, err := s.do(ctx, "SET", recordKey(s.prefix, id), b, "PXAT", expiry.UnixMilli(), "NX")
+		if err == nil && reply == nil {
+			err = errTokenInUse
+		}
+		return err
+	case o.userID != 0:
+		return s.refresh(ctx, o.userID, id, b, expiry)
 	}
-	cond := "XX"
-	if o.create != nil {
-		cond = "NX"
-	}
-	reply, err := s.do(ctx, "SET", s.prefix+token, b, "PXAT", expiry.UnixMilli(), cond)
+	reply, err := s.do(ctx, "SET", recordKey(s.prefix, id), b, "PXAT", expiry.UnixMilli(), "XX")
 	if err != nil {
 		return err
 	}
 	if reply == nil {
-		if o.create != nil {
-			return errTokenInUse
-		}
 		return errGone
 	}
 	return nil
 }
 
-// DeleteCtx removes the record stored under the (hashed) token.
+// DeleteCtx removes the record stored under the (hashed) token. Manager
+// ends sessions with their index entry (Store.end) instead; this is what
+// scs calls when it renews or destroys a token.
 func (s *Store) DeleteCtx(ctx context.Context, token string) error {
-	_, err := s.do(ctx, "DEL", s.prefix+token)
+	id := sessionID(token)
+	if id == "" || ctx.Value(skipDeleteKey{}) != nil {
+		return nil
+	}
+	_, err := s.do(ctx, "DEL", recordKey(s.prefix, id))
 	return err
 }
 

@@ -17,41 +17,42 @@ func TestStoreUpdateNeverResurrects(t *testing.T) {
 	s := NewStore(r.Pool(t), "p:")
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute)
+	tok, old := hashToken("tok"), hashToken("old")
 
 	// An update of a record that does not exist writes nothing.
-	if err := s.CommitCtx(ctx, "tok", []byte("v1"), exp); !errors.Is(err, errGone) {
+	if err := s.CommitCtx(ctx, tok, []byte("v1"), exp); !errors.Is(err, errGone) {
 		t.Fatalf("update of a missing record: %v, want errGone", err)
 	}
-	if _, found, _ := s.FindCtx(ctx, "tok"); found {
+	if _, found, _ := s.FindCtx(ctx, tok); found {
 		t.Fatal("update created a record")
 	}
 	// A create writes; a second create of the same token refuses to overwrite.
-	if err := s.CommitCtx(withCreate(ctx), "tok", []byte("v1"), exp); err != nil {
+	if err := s.CommitCtx(withCreate(ctx), tok, []byte("v1"), exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitCtx(withCreate(ctx), "tok", []byte("evil"), exp); err == nil {
+	if err := s.CommitCtx(withCreate(ctx), tok, []byte("evil"), exp); err == nil {
 		t.Fatal("create overwrote a live record")
 	}
 	// Load, delete (sign-out elsewhere), then the loader's update: gone.
-	b, found, err := s.FindCtx(ctx, "tok")
+	b, found, err := s.FindCtx(ctx, tok)
 	if err != nil || !found || string(b) != "v1" {
 		t.Fatalf("find: %q %v %v", b, found, err)
 	}
-	if err := s.DeleteCtx(ctx, "tok"); err != nil {
+	if err := s.DeleteCtx(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CommitCtx(ctx, "tok", []byte("v2"), exp); !errors.Is(err, errGone) {
+	if err := s.CommitCtx(ctx, tok, []byte("v2"), exp); !errors.Is(err, errGone) {
 		t.Fatalf("update after delete: %v, want errGone", err)
 	}
-	if n, _ := redis.Int(r.Conn(t).Do("EXISTS", "p:tok")); n != 0 {
+	if n, _ := redis.Int(r.Conn(t).Do("EXISTS", recordKey("p:", tokenID("tok")))); n != 0 {
 		t.Fatal("deleted record came back")
 	}
 	// An expiry in the past deletes instead of writing.
-	_ = s.CommitCtx(withCreate(ctx), "old", []byte("v"), exp)
-	if err := s.CommitCtx(ctx, "old", []byte("v"), time.Now().Add(-time.Second)); !errors.Is(err, errGone) {
+	_ = s.CommitCtx(withCreate(ctx), old, []byte("v"), exp)
+	if err := s.CommitCtx(ctx, old, []byte("v"), time.Now().Add(-time.Second)); !errors.Is(err, errGone) {
 		t.Fatalf("commit with past expiry: %v", err)
 	}
-	if n, _ := redis.Int(r.Conn(t).Do("EXISTS", "p:old")); n != 0 {
+	if n, _ := redis.Int(r.Conn(t).Do("EXISTS", recordKey("p:", tokenID("old")))); n != 0 {
 		t.Fatal("record with past expiry kept")
 	}
 }
@@ -62,25 +63,34 @@ func TestStoreExpiryAndRedisstoreLayout(t *testing.T) {
 	s := NewStore(pool, "authd:session:")
 	ctx := context.Background()
 	exp := time.Now().Add(90 * time.Second)
-	if err := s.CommitCtx(withCreate(ctx), "h1", []byte("data"), exp); err != nil {
+	h1 := hashToken("token one")
+	if err := s.CommitCtx(withCreate(ctx), h1, []byte("data"), exp); err != nil {
 		t.Fatal(err)
 	}
-	pttl, err := redis.Int64(r.Conn(t).Do("PTTL", "authd:session:h1"))
+	key := RecordKey("authd:session:", "token one")
+	pttl, err := redis.Int64(r.Conn(t).Do("PTTL", key))
 	if err != nil || pttl < 85_000 || pttl > 90_000 {
 		t.Fatalf("PTTL %d (%v), want about 90s", pttl, err)
 	}
-	// scs/redisstore reads what this store writes, and the other way round,
-	// so a deployment can move between them without signing anyone out.
-	rs := redisstore.NewWithPrefix(pool, "authd:session:")
-	b, found, err := rs.Find("h1")
+	// The record is scs/redisstore's: the encoded session under a prefix,
+	// here the configured one with the session's hash tag, and its id.
+	id := tokenID("token one")
+	rs := redisstore.NewWithPrefix(pool, "authd:session:{"+id[:2]+"}")
+	b, found, err := rs.Find(id[2:])
 	if err != nil || !found || string(b) != "data" {
 		t.Fatalf("redisstore.Find: %q %v %v", b, found, err)
 	}
-	if err := rs.Commit("h2", []byte("theirs"), exp); err != nil {
+	h2 := hashToken("token two")
+	id2 := sessionID(h2)
+	if err := redisstore.NewWithPrefix(pool, "authd:session:{"+id2[:2]+"}").Commit(id2[2:], []byte("theirs"), exp); err != nil {
 		t.Fatal(err)
 	}
-	if b, found, err := s.FindCtx(ctx, "h2"); err != nil || !found || string(b) != "theirs" {
+	if b, found, err := s.FindCtx(ctx, h2); err != nil || !found || string(b) != "theirs" {
 		t.Fatalf("FindCtx of a redisstore record: %q %v %v", b, found, err)
+	}
+	// What is not a hashed token never reaches Redis.
+	if _, found, err := s.FindCtx(ctx, "not-a-hash"); found || err != nil {
+		t.Fatalf("FindCtx(junk) = %v, %v", found, err)
 	}
 }
 
@@ -89,11 +99,11 @@ func TestStoreHonoursContextAndReportsOutage(t *testing.T) {
 	s := NewStore(r.Pool(t), "p:")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := s.FindCtx(ctx, "x"); !errors.Is(err, errStore) || !errors.Is(err, context.Canceled) {
+	if _, _, err := s.FindCtx(ctx, hashToken("x")); !errors.Is(err, errStore) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("find with a cancelled context: %v", err)
 	}
 	r.Stop(t)
-	if _, _, err := s.FindCtx(context.Background(), "x"); !errors.Is(err, errStore) {
+	if _, _, err := s.FindCtx(context.Background(), hashToken("x")); !errors.Is(err, errStore) {
 		t.Fatalf("find with Redis down: %v, want errStore", err)
 	}
 }

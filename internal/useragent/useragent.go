@@ -1,13 +1,15 @@
-package session
+// Package useragent turns User-Agent headers into what a person recognises
+// in a list of their sessions or of their account's activity.
+package useragent
 
 import (
 	"strings"
 )
 
-// summarizeAgent reduces a User-Agent header to what a person recognises in
-// a list of their sessions ("Firefox on Linux", "curl"). Only the summary is
-// stored: it is short, and it is all the list needs.
-func summarizeAgent(ua string) string {
+// Summary reduces a User-Agent header to a short name such as "Firefox on
+// Linux" or "curl". Sessions store only the summary: it is short, and it is
+// all a list needs.
+func Summary(ua string) string {
 	if ua == "" {
 		return "unknown client"
 	}
