@@ -124,4 +124,3 @@ func writeScreenshot(name string, png []byte) (string, error) {
 	path := filepath.Join(dir, safe+".png")
 	return path, os.WriteFile(path, png, 0o644)
 }
-
