@@ -75,6 +75,9 @@ func (d *device) check(name string) {
 		if over := d.HorizontalOverflow(); over > 0 {
 			d.t.Errorf("%s: the page is %d px wider than the %d px viewport", shot, over, dev.Width)
 		}
+		if broken := browsertest.Eval[[]string](d.Page, wrappedJS); len(broken) > 0 {
+			d.t.Errorf("%s: broken across lines: %q", shot, broken)
+		}
 		for _, v := range d.Axe("moderate") {
 			d.t.Errorf("%s: axe: %s", shot, v)
 		}
@@ -87,6 +90,14 @@ func (d *device) check(name string) {
 		d.t.Errorf("%s: title %q is not in title case", name, title)
 	}
 }
+
+// wrappedJS lists the times, badges and buttons whose text runs over more
+// than one line: a date broken at its hyphen, a badge torn in two.
+const wrappedJS = `[...document.querySelectorAll("time, .badge, button")].filter(e => {
+	const r = document.createRange();
+	r.selectNodeContents(e);
+	return new Set([...r.getClientRects()].map(x => Math.round(x.bottom))).size > 1;
+}).map(e => e.outerHTML)`
 
 // isTitleCase reports whether every word but the small ones is capitalised.
 func isTitleCase(s string) bool {

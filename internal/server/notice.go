@@ -95,7 +95,11 @@ func noticeText(code, arg, user string) string {
 		}
 		return "Session on " + arg + " ended."
 	case noticeOthersEnded:
-		switch n, _ := strconv.Atoi(arg); n {
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return ""
+		}
+		switch n {
 		case 0:
 			return "There were no other sessions to end."
 		case 1:
