@@ -62,7 +62,7 @@ func (d *device) submit(sel, name string) int64 {
 }
 
 // check holds every page to the same bar, in light and in dark mode: no
-// console errors, failed loads or CSP violations; no sideways scrolling;
+// console errors, failed loads, CSP violations or DevTools issues; no sideways scrolling;
 // no axe-core violation of impact moderate or worse (contrast included).
 // It takes screenshots when BROWSERTEST_SCREENSHOTS names a directory.
 func (d *device) check(name string) {
@@ -86,6 +86,10 @@ func (d *device) check(name string) {
 	d.Emulate(d.dev)
 	for _, p := range d.Problems() {
 		d.t.Errorf("%s: %s", name, p)
+	}
+	// Chromium's own audits (cookies, forms, CSP, deprecations): none.
+	for _, is := range d.Issues() {
+		d.t.Errorf("%s: DevTools issue %s", name, is)
 	}
 	if title := d.Title(); !strings.HasSuffix(title, " · authd") || !isTitleCase(strings.TrimSuffix(title, " · authd")) {
 		d.t.Errorf("%s: title %q is not in title case", name, title)

@@ -72,6 +72,9 @@ func TestHarnessCatchesWhatItChecks(t *testing.T) {
 	if p := good.Problems(); len(p) > 0 {
 		t.Errorf("good page: problems %q", p)
 	}
+	if is := good.Issues(); len(is) > 0 {
+		t.Errorf("good page: DevTools issues %q", is)
+	}
 	if v := good.Axe("minor"); len(v) > 0 {
 		t.Errorf("good page: axe violations %v", v)
 	}
@@ -93,6 +96,9 @@ func TestHarnessCatchesWhatItChecks(t *testing.T) {
 		if !strings.Contains(problems, want) {
 			t.Errorf("bad page: problems lack %q:\n%s", want, problems)
 		}
+	}
+	if issues := strings.Join(bad.Issues(), "\n"); !strings.Contains(issues, "CSP violation of style-src-attr") {
+		t.Errorf("bad page: DevTools issues lack the inline style's CSP violation:\n%s", issues)
 	}
 	if strings.Contains(problems, "console.error: ran") {
 		t.Errorf("the inline script ran despite the CSP:\n%s", problems)
