@@ -40,7 +40,7 @@ func (k Kind) Label() string {
 	case Revoked:
 		return "Session ended"
 	case PasswordChanged:
-		return "Password changed"
+		return "Password changed (other sessions signed out)"
 	case PasswordChangeFailed:
 		return "Failed password change (wrong current password)"
 	}
@@ -60,7 +60,7 @@ type Event struct {
 // large.
 const (
 	maxClientLen = 64
-	maxAgentLen  = 128
+	maxAgentLen  = 512
 )
 
 // Store keeps events in the SQL database migrated by package database. Its

@@ -109,6 +109,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		HSTSMaxAge:     cfg.HSTSMaxAge,
 		TrustedOrigins: cfg.TrustedOrigins,
+		CookieSecure:   cfg.CookieSecure,
 	})
 	if err != nil {
 		return err

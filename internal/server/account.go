@@ -14,7 +14,7 @@ func (a *app) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // handleAccount shows the signed-in user and their session's clocks.
 func (a *app) handleAccount(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusOK, "account", a.page(r, "Your account"))
+	a.render(w, r, http.StatusOK, "account", a.page(r, "Your Account"))
 }
 
 // handleMe is the JSON view of the signed-in user.

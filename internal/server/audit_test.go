@@ -171,7 +171,7 @@ func TestAuditTrail(t *testing.T) {
 		wantStatus(t, laptop.postForm("/account/password", url.Values{"current_password": {guessPw}, "new_password": {pw2}}), http.StatusUnauthorized)
 	}, wantAudit{"password_change", "failure", alice.ID, nil})
 	step("password change", func() {
-		wantStatus(t, laptop.postForm("/account/password", url.Values{"current_password": {pw1}, "new_password": {pw2}, "confirm_password": {pw2}}), http.StatusOK)
+		wantStatus(t, laptop.postForm("/account/password", url.Values{"current_password": {pw1}, "new_password": {pw2}, "confirm_password": {pw2}}), http.StatusSeeOther)
 	},
 		wantAudit{"password_change", "success", alice.ID, nil},
 		wantAudit{"session_revoke", "success", alice.ID, map[string]string{"sessions": "2", "reason": "password change"}},

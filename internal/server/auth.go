@@ -28,8 +28,13 @@ const msgInvalidCredentials = "Invalid user name or password."
 // handleLoginForm shows the sign-in form.
 func (a *app) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	next, _ := localRedirect(r.URL.Query().Get("next"))
-	d := a.page(r, "Sign in")
+	d := a.page(r, "Sign In")
 	d.Form = &formView{Next: next}
+	if d.User == nil && d.Notice == "" {
+		// This device's session ended: say why (another device ended it,
+		// a password change, or it expired).
+		d.Notice = endedNotice(a.Sessions.EndReason(r.Context()))
+	}
 	a.render(w, r, http.StatusOK, "login", d)
 }
 
@@ -50,7 +55,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		f.Fields["password"] = "Enter your password."
 	}
 	if len(f.Fields) > 0 {
-		a.formError(w, r, "login", "Sign in", http.StatusUnprocessableEntity, f, "Please fill in both fields.")
+		a.formError(w, r, "login", "Sign In", http.StatusUnprocessableEntity, f, "Please fill in both fields.")
 		return
 	}
 
@@ -74,7 +79,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.Metrics.SignIn("failure")
 		a.audit(r, "sign_in", "failure", u.ID)
 		a.record(r, u.ID, activity.SignInFailed)
-		a.formError(w, r, "login", "Sign in", http.StatusUnauthorized, f, msgInvalidCredentials)
+		a.formError(w, r, "login", "Sign In", http.StatusUnauthorized, f, msgInvalidCredentials)
 		return
 	case err != nil:
 		// Undecided (database down, or bcrypt busy too long): no failure
@@ -92,11 +97,13 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	if !a.startSession(w, r, u, c.Remember) {
 		return
 	}
+	a.record(r, u.ID, activity.SignIn)
 	a.signedIn(w, r, http.StatusOK, nextOr(c.Next, "/account"))
 }
 
-// startSession signs the user in on this request, with the audit line and
-// the activity entry; on failure it has answered the request.
+// startSession signs the user in on this request, with the audit line; on
+// failure it has answered the request. The caller records the activity:
+// a sign-in, or the password change that renewed the session.
 func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool) bool {
 	evicted, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember})
 	switch {
@@ -115,7 +122,6 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 	if evicted > 0 {
 		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
 	}
-	a.record(r, u.ID, activity.SignIn)
 	return true
 }
 
@@ -159,7 +165,7 @@ func (a *app) authenticate(ctx context.Context, log *slog.Logger, name, pw strin
 
 // handleSignupForm shows the sign-up form.
 func (a *app) handleSignupForm(w http.ResponseWriter, r *http.Request) {
-	d := a.page(r, "Sign up")
+	d := a.page(r, "Sign Up")
 	d.Form = &formView{}
 	a.render(w, r, http.StatusOK, "signup", d)
 }
@@ -179,7 +185,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 		f.Fields["password"] = capitalize(err.Error()) + "."
 	}
 	if len(f.Fields) > 0 {
-		a.formError(w, r, "signup", "Sign up", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
+		a.formError(w, r, "signup", "Sign Up", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
 		return
 	}
 	// Sign-up says when a name is taken, so it is limited like sign-in:
@@ -208,7 +214,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, user.ErrDuplicateName):
 		f.Fields["username"] = "That user name is taken."
-		a.formError(w, r, "signup", "Sign up", http.StatusConflict, f, "Please choose another user name.")
+		a.formError(w, r, "signup", "Sign Up", http.StatusConflict, f, "Please choose another user name.")
 		return
 	case err != nil:
 		a.unavailable(w, r, err)
@@ -223,6 +229,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	a.audit(r, "sign_in", "success", u.ID)
 	a.record(r, u.ID, activity.SignIn)
+	a.setNotice(w, r, noticeWelcome, "")
 	a.signedIn(w, r, http.StatusCreated, "/account")
 }
 
@@ -247,7 +254,7 @@ func (a *app) handleLogout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
 		return
 	}
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, "/?"+signedOutQuery, http.StatusSeeOther)
 }
 
 // formError re-shows a form with what was wrong, or answers JSON

@@ -14,7 +14,7 @@ import (
 
 // handlePasswordForm shows the password change form.
 func (a *app) handlePasswordForm(w http.ResponseWriter, r *http.Request) {
-	d := a.page(r, "Change password")
+	d := a.page(r, "Change Password")
 	d.Form = &formView{}
 	a.render(w, r, http.StatusOK, "password", d)
 }
@@ -40,7 +40,7 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		f.Fields["confirm_password"] = "The two new passwords differ."
 	}
 	if len(f.Fields) > 0 {
-		a.formError(w, r, "password", "Change password", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
+		a.formError(w, r, "password", "Change Password", http.StatusUnprocessableEntity, f, "Please correct the fields below.")
 		return
 	}
 
@@ -65,7 +65,7 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.audit(r, "password_change", "failure", u.ID)
 		a.record(r, u.ID, activity.PasswordChangeFailed)
 		f.Fields["current_password"] = "That is not your current password."
-		a.formError(w, r, "password", "Change password", http.StatusUnauthorized, f, "Your password was not changed.")
+		a.formError(w, r, "password", "Change Password", http.StatusUnauthorized, f, "Your password was not changed.")
 		return
 	} else if err != nil {
 		if err := a.Throttle.Refund(r.Context(), acct, addr); err != nil {
@@ -99,6 +99,8 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	a.audit(r, "password_change", "success", u.ID)
 	a.audit(r, "session_revoke", "success", u.ID, slog.Int("sessions", n), slog.String("reason", "password change"))
+	// One event, "password changed": the session renewed under a new
+	// token below is this device's, not a new sign-in.
 	a.record(r, u.ID, activity.PasswordChanged)
 	u.PasswordHash, u.Epoch = hash, epoch
 	if !a.startSession(w, r, u, info.Remember) {
@@ -108,10 +110,8 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": n})
 		return
 	}
-	d := a.page(r, "Change password")
-	d.Notice = "Your password was changed, and every other session was signed out."
-	d.Form = &formView{}
-	a.render(w, r, http.StatusOK, "password", d)
+	a.setNotice(w, r, noticePasswordChanged, "")
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }
 
 // revokeAll ends every session of the user after a password change, trying

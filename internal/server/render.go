@@ -10,10 +10,12 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
+	"github.com/sessionauth/authd/internal/useragent"
 	"github.com/sessionauth/authd/web"
 )
 
@@ -25,11 +27,18 @@ type pageData struct {
 	SignupEnabled bool
 	// CanRemember shows the "keep me signed in" choice.
 	CanRemember bool
-	Notice      string
-	Message     string
-	Form        *formView
-	Sessions    []session.Entry
-	Activity    []activity.Event
+	// Notice is a one-line message above the page: what the last action
+	// did (notice.go), or that a dependency is down.
+	Notice   string
+	Message  string
+	Form     *formView
+	Sessions []session.Entry
+	Activity []activity.Event
+	// Now is when the page is rendered, for relative times ("5 minutes ago").
+	Now time.Time
+
+	// hadNotice: the request carried the notice cookie, which render deletes.
+	hadNotice bool
 }
 
 // formView re-shows a form after a failed submission: the user's input
@@ -40,6 +49,30 @@ type formView struct {
 	Remember bool
 	Error    string
 	Fields   map[string]string
+}
+
+// Focus returns the field that should have the focus when the page loads:
+// the first of names (in page order) that is in error, else the first.
+// Pages run no script, so this becomes the field's autofocus attribute.
+func (f *formView) Focus(names ...string) string {
+	for _, n := range names {
+		if f.Fields[n] != "" {
+			return n
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// templateFuncs are the helpers every template may call.
+var templateFuncs = template.FuncMap{
+	// when describes a time relative to the page's Now.
+	"when": when,
+	// agent is the short name of a User-Agent header ("Safari on iOS"),
+	// the same summary the sessions page shows.
+	"agent": useragent.Summary,
 }
 
 // parsePages parses each page together with the base layout, once, at start.
@@ -54,7 +87,7 @@ func parsePages() (map[string]*template.Template, error) {
 		if name == "base" {
 			continue
 		}
-		t, err := template.ParseFS(web.Files, "templates/base.html", f)
+		t, err := template.New(name).Funcs(templateFuncs).ParseFS(web.Files, "templates/base.html", f)
 		if err != nil {
 			return nil, fmt.Errorf("server: parse template %s: %w", f, err)
 		}
@@ -65,13 +98,16 @@ func parsePages() (map[string]*template.Template, error) {
 
 // page returns the data common to every page for this request.
 func (a *app) page(r *http.Request, title string) *pageData {
-	d := &pageData{Title: title, SignupEnabled: a.SignupEnabled, CanRemember: a.Sessions.CanRemember()}
+	d := &pageData{Title: title, SignupEnabled: a.SignupEnabled, CanRemember: a.Sessions.CanRemember(), Now: time.Now()}
 	info, err := a.Sessions.Current(r.Context())
 	switch {
 	case err == nil:
 		d.User, d.Session = &info, info
 	case errors.Is(err, session.ErrUnavailable):
 		d.Notice = "Sign-in is temporarily unavailable; please try again in a moment."
+	}
+	if d.Notice == "" {
+		d.Notice, d.hadNotice = takeNotice(r, info.Name)
 	}
 	return d
 }
@@ -88,6 +124,9 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name st
 	if err := t.ExecuteTemplate(&buf, "base", data); err != nil {
 		a.serverError(w, r, fmt.Errorf("server: render %s: %w", name, err))
 		return
+	}
+	if data.hadNotice {
+		a.clearNotice(w, r) // shown once
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

@@ -43,6 +43,8 @@ func (a *app) routes() (http.Handler, error) {
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
 	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.cacheStatic(http.FileServerFS(static))))
+	// Browsers ask for /favicon.ico whatever the page says.
+	r.Method(http.MethodGet, "/favicon.ico", a.cacheStatic(http.FileServerFS(static)))
 
 	// Signed in only.
 	r.Group(func(r chi.Router) {

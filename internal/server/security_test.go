@@ -210,7 +210,7 @@ func TestPanicBecomes500(t *testing.T) {
 // must refuse a request without one.
 var publicRoutes = map[string]bool{
 	"GET /": true, "GET /login": true, "POST /login": true, "GET /signup": true, "POST /signup": true,
-	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true,
+	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true, "GET /favicon.ico": true,
 }
 
 func TestEveryRouteIsPublicOrProtected(t *testing.T) {

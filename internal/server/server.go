@@ -52,6 +52,9 @@ type Config struct {
 	// TrustedOrigins are other origins allowed to send state-changing
 	// requests (e.g. "https://app.example.com").
 	TrustedOrigins []string
+	// CookieSecure marks the server's own cookies Secure (the session
+	// cookie follows the session package's setting of the same name).
+	CookieSecure bool
 }
 
 // Limits bound attempts per throttle window; zero disables a limit.

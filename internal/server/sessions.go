@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -43,7 +44,7 @@ func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
 		return
 	}
-	d := a.page(r, "Your sessions")
+	d := a.page(r, "Your Sessions")
 	d.Sessions = list
 	a.render(w, r, http.StatusOK, "sessions", d)
 }
@@ -52,7 +53,12 @@ func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
 // that ended already, is 404: the answer never confirms that an id exists.
 func (a *app) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	info, _ := a.Sessions.Current(r.Context())
-	current, err := a.Sessions.Revoke(r.Context(), info.UserID, chi.URLParam(r, "id"))
+	id := chi.URLParam(r, "id")
+	device := ""
+	if !wantsJSON(r) {
+		device = a.sessionDevice(r, info.UserID, id) // for the notice
+	}
+	current, err := a.Sessions.Revoke(r.Context(), info.UserID, id)
 	switch {
 	case errors.Is(err, session.ErrNoSession):
 		a.fail(w, r, http.StatusNotFound, "No such session: it may have ended already.")
@@ -71,10 +77,26 @@ func (a *app) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if current {
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		http.Redirect(w, r, "/login?"+signedOutQuery, http.StatusSeeOther)
 		return
 	}
+	a.setNotice(w, r, noticeSessionEnded, device)
 	http.Redirect(w, r, "/account/sessions", http.StatusSeeOther)
+}
+
+// sessionDevice returns the device summary of the user's session id ("Safari
+// on iOS"), or "" when it cannot be told. Only a notice depends on it.
+func (a *app) sessionDevice(r *http.Request, userID int64, id string) string {
+	list, err := a.Sessions.List(r.Context(), userID)
+	if err != nil {
+		return ""
+	}
+	for _, e := range list {
+		if e.ID == id {
+			return e.UserAgent
+		}
+	}
+	return ""
 }
 
 // handleRevokeOthers signs the user out everywhere but here.
@@ -93,6 +115,7 @@ func (a *app) handleRevokeOthers(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": n})
 		return
 	}
+	a.setNotice(w, r, noticeOthersEnded, strconv.Itoa(n))
 	http.Redirect(w, r, "/account/sessions", http.StatusSeeOther)
 }
 
@@ -123,7 +146,7 @@ func (a *app) handleActivity(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"activity": out})
 		return
 	}
-	d := a.page(r, "Account activity")
+	d := a.page(r, "Account Activity")
 	d.Activity = events
 	a.render(w, r, http.StatusOK, "activity", d)
 }
