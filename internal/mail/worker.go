@@ -101,6 +101,7 @@ func (w *Worker) process(ctx context.Context, j *job) {
 	defer cancel()
 	m, err := w.Composer.Compose(attemptCtx, j.kind, j.payload)
 	if errors.Is(err, ErrSkip) {
+		log.Debug("mail job needs no mail", "reason", err)
 		if err := w.Outbox.done(ctx, j); err != nil {
 			log.Warn("mail job needs no mail but could not be deleted", "err", err)
 		}
