@@ -155,7 +155,7 @@ func parseTemplates() (*templates, error) {
 	t := &templates{text: map[string]*template.Template{}, html: map[string]*htmltemplate.Template{}}
 	for _, f := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(f, "templates/mail/"), ".txt")
-		tt, err := template.New(name + ".txt").Option("missingkey=error").ParseFS(web.Files, f)
+		tt, err := template.New(name+".txt").Option("missingkey=error").ParseFS(web.Files, f)
 		if err != nil {
 			return nil, fmt.Errorf("notice: parse %s: %w", f, err)
 		}
