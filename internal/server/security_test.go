@@ -211,6 +211,8 @@ func TestPanicBecomes500(t *testing.T) {
 var publicRoutes = map[string]bool{
 	"GET /": true, "GET /login": true, "POST /login": true, "GET /signup": true, "POST /signup": true,
 	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true,
+	"GET /forgot": true, "POST /forgot": true, "GET /reset": true, "POST /reset": true,
+	"GET /email/verify": true, "POST /email/verify": true,
 }
 
 func TestEveryRouteIsPublicOrProtected(t *testing.T) {
