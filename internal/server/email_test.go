@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,3 +182,61 @@ func TestNoticesOff(t *testing.T) {
 		t.Fatalf("%d mails with the notices off, want only the reset link", n)
 	}
 }
+
+// D2 for the mail forms: awkward values in every field get a clear answer,
+// never a 5xx, and change no address or token.
+func TestHostileInputInMailForms(t *testing.T) {
+	ts := newTestServer(t)
+	alice := ts.confirmedUser(t, "alice", "password one", "alice@example.com")
+	c := ts.signedIn(t, "bob", "password two")
+	values := []string{
+		"", " ", strings.Repeat("x", 10000), "\xff\xfe", "a\x00b", "\r\n\t", "'; DROP TABLE users; --",
+		"alice@example.com' OR '1'='1", "<script>alert(1)</script>", "%00", "\u202e\u200b", "🙂@🙂.🙂",
+	}
+	check := func(what string, resp *http.Response, ok ...int) {
+		t.Helper()
+		if resp.StatusCode >= 500 || (resp.StatusCode < 400 && !slices.Contains(ok, resp.StatusCode)) {
+			t.Errorf("%s: status %d", what, resp.StatusCode)
+		}
+		if strings.Contains(body(t, resp), "<script>alert") {
+			t.Errorf("%s echoed markup unescaped", what)
+		}
+	}
+	for i, v := range values {
+		accept := []string{"text/html", "application/json"}[i%2]
+		// "Forgot password" answers anything non-empty as usual.
+		check("forgot "+v, ts.client(t).postForm("/forgot", url.Values{"login": {v}}, "Accept", accept), http.StatusOK)
+		check("reset token", ts.client(t).postForm("/reset", url.Values{"token": {v}, "new_password": {"a good new password"}}, "Accept", accept))
+		check("reset page", ts.client(t).get("/reset?token="+url.QueryEscape(v), "Accept", accept))
+		check("verify token", ts.client(t).postForm("/email/verify", url.Values{"token": {v}}, "Accept", accept))
+		check("verify page", ts.client(t).get("/email/verify?token="+url.QueryEscape(v), "Accept", accept))
+		check("email", c.postForm("/account/email", url.Values{"email": {v}, "current_password": {"wrong password"}}, "Accept", accept))
+		check("email password", c.postForm("/account/email", url.Values{"email": {"bob@example.com"}, "current_password": {v}}, "Accept", accept))
+		check("sign-up email", ts.client(t).postForm("/signup", url.Values{"username": {"nobody"}, "password": {"short"}, "email": {v}}, "Accept", accept))
+	}
+	a, _ := ts.users.ByID(t.Context(), alice.ID)
+	b, _ := ts.users.ByName(t.Context(), "bob")
+	if a.Email != "alice@example.com" || a.EmailPending != "" || b.Email != "" || b.EmailPending != "" {
+		t.Fatalf("addresses changed: alice %q/%q, bob %q/%q", a.Email, a.EmailPending, b.Email, b.EmailPending)
+	}
+	var tokens int
+	if err := ts.db.QueryRow(`SELECT COUNT(*) FROM email_tokens`).Scan(&tokens); err != nil || tokens != 0 {
+		t.Fatalf("%d tokens (%v), want none", tokens, err)
+	}
+}
+
+// D3: with the database down, "forgot password" answers 503, the same
+// for a known and an unknown account.
+func TestForgotDatabaseDown(t *testing.T) {
+	ts := newTestServer(t)
+	ts.confirmedUser(t, "alice", "password one", "alice@example.com")
+	ts.db.Close()
+	known := ts.client(t).forgot("alice", "Accept", "application/json")
+	unknown := ts.client(t).forgot("nobody", "Accept", "application/json")
+	wantStatus(t, known, http.StatusServiceUnavailable)
+	wantStatus(t, unknown, http.StatusServiceUnavailable)
+	if kb, ub := body(t, known), body(t, unknown); kb != ub {
+		t.Fatalf("bodies differ with the database down: %s / %s", kb, ub)
+	}
+}
+
