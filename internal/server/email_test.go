@@ -239,4 +239,3 @@ func TestForgotDatabaseDown(t *testing.T) {
 		t.Fatalf("bodies differ with the database down: %s / %s", kb, ub)
 	}
 }
-
