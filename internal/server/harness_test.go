@@ -135,7 +135,7 @@ func (ts *testServer) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts.outbox = mail.NewOutbox(ts.db, 1000, nil)
+	ts.outbox = mail.NewOutbox(ts.db, 100000, nil)
 	ts.tokens = emailtoken.NewStore(ts.db, o.now)
 	ncfg := notice.Config{NewDevice: true, PasswordChange: true, FactorChange: true}
 	if o.notices != nil {

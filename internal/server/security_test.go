@@ -159,7 +159,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.signedIn(t, "alice", "password one")
 	for _, path := range []string{"/", "/login", "/signup", "/account", "/account/sessions", "/account/password",
-		"/account/activity", "/api/me", "/api/sessions", "/api/activity", "/nope", "/healthz", "/static/style.css"} {
+		"/account/activity", "/api/me", "/api/sessions", "/api/activity", "/nope", "/healthz", "/static/style.css",
+		"/forgot", "/account/email", "/api/email"} {
 		resp := c.get(path)
 		h := resp.Header
 		if b := strings.ToLower(body(t, resp)); strings.Contains(b, "<script") || strings.Contains(b, "javascript:") {
