@@ -108,6 +108,34 @@ func TestSMTPStartTLSAndAuth(t *testing.T) {
 	}
 }
 
+func TestSMTPImplicitTLS(t *testing.T) {
+	srv := testenv.StartSMTP(t, testenv.SMTPWithImplicitTLS(t), testenv.SMTPWithAuth("authd", "s3cret"))
+	m, _ := echoComposer{}.Compose(context.Background(), "x", []byte(`{"to":"alice@example.com","n":1}`))
+	if err := smtpSender(t, srv, TLSImplicit, "authd", "s3cret").Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.WaitFor(t, 1, 30*time.Second)[0]; !got.TLS || !got.Authed || got.To[0] != "alice@example.com" {
+		t.Fatalf("TLS=%v authed=%v to %q", got.TLS, got.Authed, got.To)
+	}
+}
+
+// The server's certificate is checked: one the sender does not trust gets
+// nothing.
+func TestSMTPRefusesUntrustedCertificate(t *testing.T) {
+	srv := testenv.StartSMTP(t, testenv.SMTPWithTLS(t))
+	s, err := NewSMTP(SMTPConfig{Host: srv.Host, Port: srv.Port, TLS: TLSStartTLS, Timeout: 10 * time.Second, From: "no-reply@auth.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := echoComposer{}.Compose(context.Background(), "x", []byte(`{"to":"alice@example.com","n":1}`))
+	if err := s.Send(context.Background(), m); err == nil {
+		t.Fatal("sent to a server whose certificate is not trusted")
+	}
+	if n := len(srv.Mails()); n != 0 {
+		t.Fatalf("%d mails delivered", n)
+	}
+}
+
 // STARTTLS is mandatory: a server that does not offer it gets nothing,
 // rather than the mail in the clear.
 func TestSMTPRefusesServerWithoutStartTLS(t *testing.T) {

@@ -39,6 +39,7 @@ type SMTPServer struct {
 
 	username, password string
 	tlsConfig          *tls.Config
+	implicitTLS        bool
 
 	mu      sync.Mutex
 	srv     *smtp.Server
@@ -83,6 +84,15 @@ func SMTPWithTLS(t testing.TB) SMTPOption {
 	}
 }
 
+// SMTPWithImplicitTLS speaks TLS from the first byte (as on port 465)
+// instead of offering STARTTLS, with a fresh certificate as SMTPWithTLS.
+func SMTPWithImplicitTLS(t testing.TB) SMTPOption {
+	return func(s *SMTPServer) {
+		SMTPWithTLS(t)(s)
+		s.implicitTLS = true
+	}
+}
+
 // StartSMTP starts a server; it stops when the test ends.
 func StartSMTP(t testing.TB, opts ...SMTPOption) *SMTPServer {
 	t.Helper()
@@ -118,6 +128,10 @@ func (s *SMTPServer) serve(ln net.Listener) {
 	srv.TLSConfig = s.tlsConfig
 	// Without TLS configured, plain AUTH is allowed (loopback only).
 	srv.AllowInsecureAuth = s.tlsConfig == nil
+	if s.implicitTLS {
+		ln = tls.NewListener(ln, s.tlsConfig)
+		srv.TLSConfig = nil // no STARTTLS on a connection that is TLS already
+	}
 	srv.ErrorLog = nopLogger{}
 	s.mu.Lock()
 	s.srv, s.ln = srv, ln
