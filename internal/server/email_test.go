@@ -210,7 +210,9 @@ func TestHostileInputInMailForms(t *testing.T) {
 		check("reset page", ts.client(t).get("/reset?token="+url.QueryEscape(v), "Accept", accept))
 		check("verify token", ts.client(t).postForm("/email/verify", url.Values{"token": {v}}, "Accept", accept))
 		check("verify page", ts.client(t).get("/email/verify?token="+url.QueryEscape(v), "Accept", accept))
-		check("email", c.postForm("/account/email", url.Values{"email": {v}, "current_password": {"wrong password"}}, "Accept", accept))
+		// Without the password the address is still checked (and echoed),
+		// and no bcrypt runs: this test is about the fields.
+		check("email", c.postForm("/account/email", url.Values{"email": {v}}, "Accept", accept))
 		check("email password", c.postForm("/account/email", url.Values{"email": {"bob@example.com"}, "current_password": {v}}, "Accept", accept))
 		check("sign-up email", ts.client(t).postForm("/signup", url.Values{"username": {"nobody"}, "password": {"short"}, "email": {v}}, "Accept", accept))
 	}
