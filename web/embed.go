@@ -4,8 +4,9 @@ package web
 
 import "embed"
 
-// Files holds templates/*.html (a base layout plus one file per page) and
+// Files holds templates/*.html (a base layout plus one file per page),
+// templates/mail (each e-mail as NAME.txt and NAME.html) and
 // static/ (CSS).
 //
-//go:embed templates/*.html static
+//go:embed templates/*.html templates/mail static
 var Files embed.FS

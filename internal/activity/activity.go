@@ -26,6 +26,16 @@ const (
 	PasswordChanged Kind = "password_changed"
 	// PasswordChangeFailed: a signed-in session gave a wrong current password.
 	PasswordChangeFailed Kind = "password_change_failed"
+	// PasswordReset: the password was set through an e-mailed link.
+	PasswordReset Kind = "password_reset"
+	// EmailChangeRequested: a new address waits for its confirmation link.
+	EmailChangeRequested Kind = "email_change_requested"
+	// EmailChangeFailed: a wrong current password on the address page.
+	EmailChangeFailed Kind = "email_change_failed"
+	// EmailConfirmed: an address was confirmed and is now the account's.
+	EmailConfirmed Kind = "email_confirmed"
+	// EmailRemoved: the account's address was removed.
+	EmailRemoved Kind = "email_removed"
 )
 
 // Label is the kind in words, for people.
@@ -43,6 +53,16 @@ func (k Kind) Label() string {
 		return "Password changed (other sessions signed out)"
 	case PasswordChangeFailed:
 		return "Failed password change (wrong current password)"
+	case PasswordReset:
+		return "Password reset by e-mail"
+	case EmailChangeRequested:
+		return "New e-mail address waiting for confirmation"
+	case EmailChangeFailed:
+		return "Failed e-mail change (wrong current password)"
+	case EmailConfirmed:
+		return "E-mail address confirmed"
+	case EmailRemoved:
+		return "E-mail address removed"
 	}
 	return string(k)
 }

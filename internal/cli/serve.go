@@ -88,10 +88,18 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	m := metrics.New()
 	m.RegisterPool(pool)
+	users := user.NewStore(db)
+	mails, err := newMailing(cfg, db, users, log)
+	if err != nil {
+		return err
+	}
 	handler, err := server.New(server.Config{
+		Mail:       mails.mailer,
+		Tokens:     mails.tokens,
+		Passwords:  mails.passwords,
 		Metrics:    m,
 		Log:        log,
-		Users:      user.NewStore(db),
+		Users:      users,
 		Sessions:   sessions,
 		Hasher:     hasher,
 		Activity:   activity.NewStore(db, cfg.ActivityRetention, activityPerUser),
@@ -101,6 +109,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 			AccountFailures: cfg.ThrottleAccountFailures,
 			AddrFailures:    cfg.ThrottleAddrFailures,
 			Signups:         cfg.ThrottleSignups,
+			ResetRequests:   cfg.ThrottleResetRequests,
+			ResetClients:    cfg.ThrottleResetAddr,
 			Window:          cfg.ThrottleWindow,
 		},
 		DB:             db,
@@ -134,6 +144,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLS(), "signup", cfg.SignupEnabled)
+
+	// Mail is sent off the request path, by this worker (and those of
+	// the other instances sharing the database).
+	mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
+	mailDone := mails.run(mailCtx)
+	defer func() { stopMail(); <-mailDone }()
 
 	errc := make(chan error, 2)
 	go func() {

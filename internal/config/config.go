@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,6 +61,51 @@ type Config struct {
 
 	LogFormat string
 	LogLevel  string
+
+	// PublicURL starts every link in mail; empty means http://Addr (for
+	// development only: it is required with SMTPHost).
+	PublicURL string
+	// SMTP delivery; without SMTPHost, mail goes to the log or MailDir.
+	SMTPHost     string
+	SMTPPort     int
+	SMTPTLS      string
+	SMTPUsername string
+	SMTPPassword string
+	SMTPTimeout  time.Duration
+	MailFrom     string
+	MailDir      string
+	MailQueueMax int
+	MailMaxAge   time.Duration
+	// Notices the operator may turn off.
+	NotifyNewDevice      bool
+	NotifyPasswordChange bool
+	NotifyFactorChange   bool
+	// Password-reset requests per account and address (silent), and per
+	// client address (429), per ThrottleWindow.
+	ThrottleResetRequests int
+	ThrottleResetAddr     int
+	// PwnedPasswordsURL enables the HIBP range check of new passwords.
+	PwnedPasswordsURL string
+}
+
+// PublicBase is PublicURL, or, when it is empty, this server's own address
+// over plain HTTP (what make run serves).
+func (c Config) PublicBase() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return "http://localhost:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
 // TLS reports whether the server terminates TLS itself.
@@ -112,6 +158,23 @@ func settings() []setting {
 		{"max-body-bytes", "MAX_BODY_BYTES", "65536", "largest request body accepted", int64v(func(c *Config) *int64 { return &c.MaxBodyBytes })},
 		{"log-format", "LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
 		{"log-level", "LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+		{"public-url", "PUBLIC_URL", "", "this site's address as users reach it, e.g. https://auth.example.com: every link in mail starts with it, never with a request's Host (required with SMTP_HOST; empty: http://LISTEN_ADDR)", str(func(c *Config) *string { return &c.PublicURL })},
+		{"smtp-host", "SMTP_HOST", "", "mail server for outgoing mail (empty: mails are written to the log, or to MAIL_DIR, for development)", str(func(c *Config) *string { return &c.SMTPHost })},
+		{"smtp-port", "SMTP_PORT", "587", "mail server port (587 for starttls, 465 for tls)", integer(func(c *Config) *int { return &c.SMTPPort })},
+		{"smtp-tls", "SMTP_TLS", "starttls", "starttls (required, never falls back to plain), tls (implicit TLS) or none (a relay on this host only)", str(func(c *Config) *string { return &c.SMTPTLS })},
+		{"smtp-username", "SMTP_USERNAME", "", "SMTP AUTH user name (empty: no authentication)", str(func(c *Config) *string { return &c.SMTPUsername })},
+		{"smtp-password", "SMTP_PASSWORD", "", "SMTP AUTH password", str(func(c *Config) *string { return &c.SMTPPassword })},
+		{"smtp-timeout", "SMTP_TIMEOUT", "10s", "timeout of the connection and of each SMTP command", duration(func(c *Config) *time.Duration { return &c.SMTPTimeout })},
+		{"mail-from", "MAIL_FROM", "authd <authd@localhost>", "sender of every mail", str(func(c *Config) *string { return &c.MailFrom })},
+		{"mail-dir", "MAIL_DIR", "", "without SMTP_HOST, write each mail as a .eml file into this folder instead of the log", str(func(c *Config) *string { return &c.MailDir })},
+		{"mail-queue-max", "MAIL_QUEUE_MAX", "10000", "most mails waiting in the outbox (a table in the database); more are dropped with an error line", integer(func(c *Config) *int { return &c.MailQueueMax })},
+		{"mail-max-age", "MAIL_MAX_AGE", "24h", "how long an undelivered mail is retried before it is dropped with an error line", duration(func(c *Config) *time.Duration { return &c.MailMaxAge })},
+		{"notify-new-device", "NOTIFY_NEW_DEVICE", "true", "mail the user on a sign-in from a device (browser, system, address family) not seen recently", boolean(func(c *Config) *bool { return &c.NotifyNewDevice })},
+		{"notify-password-change", "NOTIFY_PASSWORD_CHANGE", "true", "mail the user when their password is changed (a reset is always told)", boolean(func(c *Config) *bool { return &c.NotifyPasswordChange })},
+		{"notify-factor-change", "NOTIFY_FACTOR_CHANGE", "true", "mail the user when a second factor is added or removed", boolean(func(c *Config) *bool { return &c.NotifyFactorChange })},
+		{"throttle-reset-requests", "THROTTLE_RESET_REQUESTS", "3", "password-reset mails per account and per address per window; more requests are answered as usual but send nothing (0: off)", integer(func(c *Config) *int { return &c.ThrottleResetRequests })},
+		{"throttle-reset-addr", "THROTTLE_RESET_ADDR", "20", "password-reset requests per client address per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleResetAddr })},
+		{"pwned-passwords-url", "PWNED_PASSWORDS_URL", "", "also refuse new passwords known to this Have I Been Pwned range API, e.g. https://api.pwnedpasswords.com/range/ (empty: off; fails open)", str(func(c *Config) *string { return &c.PwnedPasswordsURL })},
 	}
 }
 
@@ -188,6 +251,7 @@ func (c Config) validate() error {
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT must be text or json")
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
 	check(c.Redis.MaxActive > 0 && c.Redis.MaxIdle > 0, "REDIS_MAX_ACTIVE and REDIS_MAX_IDLE must be positive")
+	errs = append(errs, c.validateMail())
 	return errors.Join(errs...)
 }
 

@@ -17,6 +17,8 @@ type credentials struct {
 	Next     string `json:"next"`
 	// Remember asks for a "keep me signed in" session (sign-in only).
 	Remember bool `json:"remember"`
+	// Email is an optional address to confirm (sign-up only).
+	Email string `json:"email"`
 }
 
 func (c *credentials) fromForm(f url.Values) {
@@ -24,6 +26,7 @@ func (c *credentials) fromForm(f url.Values) {
 	c.Password = f.Get("password")
 	c.Next = f.Get("next")
 	c.Remember = checked(f.Get("remember"))
+	c.Email = f.Get("email")
 }
 
 // passwordChange is the body of POST /account/password and /api/password.

@@ -21,8 +21,12 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/emailtoken"
+	"github.com/sessionauth/authd/internal/mail"
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/pwnlist"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
 	"github.com/sessionauth/authd/internal/throttle"
@@ -42,6 +46,11 @@ type testServer struct {
 	prefix  string
 	opts    testOptions
 	metrics *metrics.Metrics
+	// Mail: the outbox and what composes its jobs (no worker unless a
+	// test starts one with startMail).
+	outbox *mail.Outbox
+	mailer *notice.Mailer
+	tokens *emailtoken.Store
 }
 
 type testOptions struct {
@@ -53,6 +62,11 @@ type testOptions struct {
 	limits   Limits
 	hsts     int
 	proxies  []string
+	// notices turns the optional notices on or off (all on by default);
+	// rangeURL enables the HIBP range check; now is the tokens' clock.
+	notices  *notice.Config
+	rangeURL string
+	now      func() time.Time
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -121,7 +135,18 @@ func (ts *testServer) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.outbox = mail.NewOutbox(ts.db, 100000, nil)
+	ts.tokens = emailtoken.NewStore(ts.db, o.now)
+	ncfg := notice.Config{NewDevice: true, PasswordChange: true, FactorChange: true}
+	if o.notices != nil {
+		ncfg = *o.notices
+	}
+	ncfg.Outbox, ncfg.Users, ncfg.Tokens, ncfg.PublicURL = ts.outbox, ts.users, ts.tokens, testPublicURL
+	if ts.mailer, err = notice.New(ncfg); err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Config{
+		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
 		Activity:   activity.NewStore(ts.db, time.Hour, 100),
 		Throttle:   throttle.New(ts.pool, ts.prefix+"throttle:"),
@@ -140,6 +165,35 @@ func (ts *testServer) start(t testing.TB) {
 		if t.Failed() {
 			t.Logf("server log:\n%s", ts.logs.String())
 		}
+	})
+}
+
+// testPublicURL is PUBLIC_URL in tests: links must start with it, never
+// with the Host a request came to.
+const testPublicURL = "https://auth.example.test"
+
+// startMail runs a mail worker for this instance that sends through the
+// test SMTP server, retrying after a few milliseconds, until the test ends.
+func (ts *testServer) startMail(t testing.TB, srv *testenv.SMTPServer) {
+	t.Helper()
+	sender, err := mail.NewSMTP(mail.SMTPConfig{Host: srv.Host, Port: srv.Port, TLS: mail.TLSNone,
+		// Longer than any test stalls the server: a held message is then
+		// delivered once, not timed out and sent again.
+		Timeout: 5 * time.Minute, From: "authd <no-reply@auth.example.test>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &mail.Worker{Outbox: ts.outbox, Sender: sender, Composer: ts.mailer,
+		Log:     slog.New(slog.NewTextHandler(ts.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Backoff: func(int) time.Duration { return 20 * time.Millisecond }, Poll: 100 * time.Millisecond,
+		Lease: 10 * time.Minute}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		srv.Release() // a stalled send would hold the worker
+		<-done
 	})
 }
 

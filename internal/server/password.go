@@ -36,6 +36,8 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := password.Validate(p.New); err != nil {
 		f.Fields["new_password"] = capitalize(err.Error()) + "."
+	} else if err := a.Passwords.Check(r.Context(), p.New, info.Name); err != nil {
+		f.Fields["new_password"] = capitalize(err.Error()) + "."
 	} else if p.Confirm != "" && p.Confirm != p.New {
 		f.Fields["confirm_password"] = "The two new passwords differ."
 	}
@@ -102,6 +104,9 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	// One event, "password changed": the session renewed under a new
 	// token below is this device's, not a new sign-in.
 	a.record(r, u.ID, activity.PasswordChanged)
+	if err := a.Mail.PasswordChanged(r.Context(), u.ID, a.device(r)); err != nil {
+		a.logger(r).Warn("password change notice not queued", "user_id", u.ID, "err", err)
+	}
 	u.PasswordHash, u.Epoch = hash, epoch
 	if !a.startSession(w, r, u, info.Remember) {
 		return

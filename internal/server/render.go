@@ -15,6 +15,7 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
+	"github.com/sessionauth/authd/internal/user"
 	"github.com/sessionauth/authd/internal/useragent"
 	"github.com/sessionauth/authd/web"
 )
@@ -34,6 +35,9 @@ type pageData struct {
 	Form     *formView
 	Sessions []session.Entry
 	Activity []activity.Event
+	// Account is the signed-in user's row, for pages that show more than
+	// the session holds (the e-mail page).
+	Account *user.User
 	// Now is when the page is rendered, for relative times ("5 minutes ago").
 	Now time.Time
 
@@ -47,8 +51,14 @@ type formView struct {
 	Username string
 	Next     string
 	Remember bool
-	Error    string
-	Fields   map[string]string
+	// Email is the address typed (sign-up, the e-mail page); Login the
+	// name or address of "forgot password"; Token the token of an e-mailed
+	// link, carried from the link's page to its form.
+	Email  string
+	Login  string
+	Token  string
+	Error  string
+	Fields map[string]string
 }
 
 // Focus returns the field that should have the focus when the page loads:

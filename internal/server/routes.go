@@ -40,6 +40,12 @@ func (a *app) routes() (http.Handler, error) {
 		r.Post("/signup", a.handleSignupSubmit)
 	}
 	r.Post("/logout", a.handleLogout)
+	r.Get("/forgot", a.handleForgotForm)
+	r.Post("/forgot", a.handleForgotSubmit)
+	r.Get("/reset", a.handleResetForm)
+	r.Post("/reset", a.handleResetSubmit)
+	r.Get("/email/verify", a.handleVerifyForm)
+	r.Post("/email/verify", a.handleVerifySubmit)
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
 	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.cacheStatic(http.FileServerFS(static))))
@@ -56,6 +62,8 @@ func (a *app) routes() (http.Handler, error) {
 		r.Get("/account/password", a.handlePasswordForm)
 		r.Post("/account/password", a.handlePasswordSubmit)
 		r.Get("/account/activity", a.handleActivity)
+		r.Get("/account/email", a.handleEmail)
+		r.Post("/account/email", a.handleEmailSubmit)
 
 		// The same, as JSON.
 		r.Get("/api/me", a.handleMe)
@@ -64,6 +72,8 @@ func (a *app) routes() (http.Handler, error) {
 		r.Post("/api/sessions/{id}/revoke", a.handleRevoke)
 		r.Post("/api/password", a.handlePasswordSubmit)
 		r.Get("/api/activity", a.handleActivity)
+		r.Get("/api/email", a.handleEmail)
+		r.Post("/api/email", a.handleEmailSubmit)
 	})
 	return r, nil
 }

@@ -159,7 +159,8 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	ts := newTestServer(t)
 	c := ts.signedIn(t, "alice", "password one")
 	for _, path := range []string{"/", "/login", "/signup", "/account", "/account/sessions", "/account/password",
-		"/account/activity", "/api/me", "/api/sessions", "/api/activity", "/nope", "/healthz", "/static/style.css"} {
+		"/account/activity", "/api/me", "/api/sessions", "/api/activity", "/nope", "/healthz", "/static/style.css",
+		"/forgot", "/account/email", "/api/email"} {
 		resp := c.get(path)
 		h := resp.Header
 		if b := strings.ToLower(body(t, resp)); strings.Contains(b, "<script") || strings.Contains(b, "javascript:") {
@@ -211,6 +212,8 @@ func TestPanicBecomes500(t *testing.T) {
 var publicRoutes = map[string]bool{
 	"GET /": true, "GET /login": true, "POST /login": true, "GET /signup": true, "POST /signup": true,
 	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true, "GET /favicon.ico": true,
+	"GET /forgot": true, "POST /forgot": true, "GET /reset": true, "POST /reset": true,
+	"GET /email/verify": true, "POST /email/verify": true,
 }
 
 func TestEveryRouteIsPublicOrProtected(t *testing.T) {

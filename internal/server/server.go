@@ -14,8 +14,11 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/emailtoken"
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/pwnlist"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
@@ -55,6 +58,13 @@ type Config struct {
 	// CookieSecure marks the server's own cookies Secure (the session
 	// cookie follows the session package's setting of the same name).
 	CookieSecure bool
+
+	// Mail enqueues the e-mails handlers send (confirmations, reset links,
+	// notices); Tokens checks and spends the tokens of e-mailed links;
+	// Passwords refuses common and breached new passwords.
+	Mail      *notice.Mailer
+	Tokens    *emailtoken.Store
+	Passwords *pwnlist.Checker
 }
 
 // Limits bound attempts per throttle window; zero disables a limit.
@@ -62,7 +72,12 @@ type Limits struct {
 	AccountFailures int // failed sign-ins per account
 	AddrFailures    int // failed sign-ins per client address
 	Signups         int // sign-up attempts per client address
-	Window          time.Duration
+	// ResetRequests bounds password-reset mails per account and per
+	// address (beyond it requests are answered as usual but send nothing);
+	// ResetClients bounds reset requests per client address (429).
+	ResetRequests int
+	ResetClients  int
+	Window        time.Duration
 }
 
 // app carries the dependencies of every handler.
@@ -75,7 +90,8 @@ type app struct {
 // New returns the server's handler with every route and middleware in place.
 func New(cfg Config) (http.Handler, error) {
 	if cfg.Log == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Hasher == nil ||
-		cfg.Activity == nil || cfg.Throttle == nil || cfg.DB == nil || cfg.Redis == nil {
+		cfg.Activity == nil || cfg.Throttle == nil || cfg.DB == nil || cfg.Redis == nil ||
+		cfg.Mail == nil || cfg.Tokens == nil || cfg.Passwords == nil {
 		return nil, errors.New("server: every dependency must be set")
 	}
 	if cfg.ClientAddr == nil {

@@ -68,7 +68,7 @@ func (s *Store) ByName(ctx context.Context, name string) (User, error) {
 		return User{}, ErrNotFound
 	}
 	const q = `
-		SELECT id, name, password_hash, credential_epoch, created_at, updated_at
+		SELECT ` + userColumns + `
 		FROM users
 		WHERE name_key = $1`
 	u, err := scanUser(s.db.QueryRowContext(ctx, q, key))
@@ -81,7 +81,7 @@ func (s *Store) ByName(ctx context.Context, name string) (User, error) {
 // ByID returns the user with the given ID, or ErrNotFound.
 func (s *Store) ByID(ctx context.Context, id int64) (User, error) {
 	const q = `
-		SELECT id, name, password_hash, credential_epoch, created_at, updated_at
+		SELECT ` + userColumns + `
 		FROM users
 		WHERE id = $1`
 	u, err := scanUser(s.db.QueryRowContext(ctx, q, id))
@@ -142,7 +142,7 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, hash string) (epoc
 // List returns every user, oldest account (lowest ID) first.
 func (s *Store) List(ctx context.Context) ([]User, error) {
 	const q = `
-		SELECT id, name, password_hash, credential_epoch, created_at, updated_at
+		SELECT ` + userColumns + `
 		FROM users
 		ORDER BY id`
 	rows, err := s.db.QueryContext(ctx, q)
@@ -164,14 +164,18 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
-// scanUser reads one row of (id, name, password_hash, credential_epoch,
-// created_at, updated_at), mapping sql.ErrNoRows to ErrNotFound.
+// userColumns are the columns scanUser reads, in its order.
+const userColumns = `id, name, password_hash, credential_epoch, created_at, updated_at, email, email_pending`
+
+// scanUser reads one row of userColumns, mapping sql.ErrNoRows to
+// ErrNotFound.
 func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	var (
 		u                User
 		created, updated int64
+		email, pending   sql.NullString
 	)
-	err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Epoch, &created, &updated)
+	err := row.Scan(&u.ID, &u.Name, &u.PasswordHash, &u.Epoch, &created, &updated, &email, &pending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, ErrNotFound
 	}
@@ -180,5 +184,6 @@ func scanUser(row interface{ Scan(...any) error }) (User, error) {
 	}
 	u.CreatedAt = time.Unix(created, 0).UTC()
 	u.UpdatedAt = time.Unix(updated, 0).UTC()
+	u.Email, u.EmailPending = email.String, pending.String
 	return u, nil
 }

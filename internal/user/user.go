@@ -24,9 +24,14 @@ type User struct {
 	PasswordHash string `json:"-"`
 	// Epoch counts password changes; sessions remember the epoch they were
 	// created in, so a change can refuse every older one.
-	Epoch     int64     `json:"-"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Epoch int64 `json:"-"`
+	// Email is the confirmed address ("" when none): the only one that
+	// receives reset links and notices. EmailPending is an address waiting
+	// for its confirmation link.
+	Email        string    `json:"email,omitempty"`
+	EmailPending string    `json:"email_pending,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Errors the Store returns for expected conditions. Any other error from the
