@@ -7,8 +7,8 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/notice"
-	"github.com/sessionauth/authd/internal/useragent"
 	"github.com/sessionauth/authd/internal/user"
+	"github.com/sessionauth/authd/internal/useragent"
 )
 
 // device describes where this request comes from, for a notice.
