@@ -21,8 +21,10 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
+	"github.com/sessionauth/authd/internal/secret"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
 	"github.com/sessionauth/authd/internal/throttle"
@@ -42,6 +44,8 @@ type testServer struct {
 	prefix  string
 	opts    testOptions
 	metrics *metrics.Metrics
+	srv     *Server
+	devices *device.Tokens
 }
 
 type testOptions struct {
@@ -53,6 +57,11 @@ type testOptions struct {
 	limits   Limits
 	hsts     int
 	proxies  []string
+	// hstsSubdomains and hstsPreload add those HSTS directives.
+	hstsSubdomains, hstsPreload bool
+	// keys is the master key; nil means a new one per server (siblings
+	// share their first's).
+	keys *secret.Keys
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -80,6 +89,9 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	}
 	ts.db, ts.users = db, user.NewStore(db)
 
+	if o.keys == nil {
+		o.keys = secret.Generate()
+	}
 	ts.opts = o
 	ts.metrics = metrics.New()
 	ts.metrics.RegisterPool(ts.pool)
@@ -121,6 +133,10 @@ func (ts *testServer) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.devices, err = device.New(device.Config{Key: o.keys.Derive(device.Purpose), Lifetime: 24 * time.Hour, Secure: o.session.CookieSecure})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Config{
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
 		Activity:   activity.NewStore(ts.db, time.Hour, 100),
@@ -130,10 +146,19 @@ func (ts *testServer) start(t testing.TB) {
 		Metrics:    ts.metrics,
 		ClientAddr: clients.Addr,
 		DB:         ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+		Devices:               ts.devices,
+		HSTSIncludeSubdomains: o.hstsSubdomains,
+		HSTSPreload:           o.hstsPreload,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.srv = h
+	t.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			t.Errorf("closing the server: %v", err)
+		}
+	})
 	ts.Server = httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() {
@@ -141,6 +166,14 @@ func (ts *testServer) start(t testing.TB) {
 			t.Logf("server log:\n%s", ts.logs.String())
 		}
 	})
+}
+
+// flushActivity waits until the activity events queued so far are written.
+func (ts *testServer) flushActivity(t testing.TB) {
+	t.Helper()
+	if err := ts.srv.events.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // client is a curl-like client with a cookie jar that does not follow redirects.

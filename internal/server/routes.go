@@ -42,7 +42,7 @@ func (a *app) routes() (http.Handler, error) {
 	r.Post("/logout", a.handleLogout)
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
-	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.cacheStatic(http.FileServerFS(static))))
+	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.staticFiles(static)))
 
 	// Signed in only.
 	r.Group(func(r chi.Router) {
