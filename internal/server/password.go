@@ -46,7 +46,7 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	// Wrong current passwords count against this session's own budget: a
 	// hijacked session gets only so many guesses, and the lock strangers
 	// put on the account never stops the owner's session (B4).
-	budget := a.sessionCounter(info)
+	budget := a.sessionCounter(r)
 	taken, err := a.Throttle.Take(r.Context(), budget)
 	if err != nil {
 		a.unavailable(w, r, err)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sessionauth/authd/internal/device"
-	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
 )
@@ -43,12 +42,11 @@ func (a *app) loginCounters(r *http.Request, name string, dev *device.Token) []t
 }
 
 // sessionCounter limits wrong current passwords on the password-change
-// form per signed-in session: its own budget, so the account's lock never
-// stops the owner's session from changing the password, and a hijacked
-// session gets only so many guesses.
-func (a *app) sessionCounter(info session.Info) throttle.Counter {
-	id := strconv.FormatInt(info.UserID, 10) + ":" + strconv.FormatInt(info.SignedInAt.UnixMilli(), 10)
-	return throttle.Counter{Scope: "session", Key: throttle.AccountKey(id), Limit: a.Limits.DeviceFailures, Window: a.Limits.Window}
+// form per signed-in session (by its public id): its own budget, so the
+// account's lock never stops the owner's session from changing the
+// password, and a hijacked session gets only so many guesses.
+func (a *app) sessionCounter(r *http.Request) throttle.Counter {
+	return throttle.Counter{Scope: "session", Key: a.Sessions.CurrentID(r.Context()), Limit: a.Limits.DeviceFailures, Window: a.Limits.Window}
 }
 
 // signupCounter limits sign-up attempts per client address.
@@ -74,18 +72,19 @@ func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, re
 	a.Metrics.Throttled(ref.Scope)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
 	wait := humanDuration(time.Duration(secs) * time.Second)
-	msg := "Too many attempts. Please try again in " + wait + "."
+	msg := "Too many attempts"
 	switch ref.Scope {
 	case "device":
-		msg = "Too many attempts from this device. Please try again in " + wait + "."
+		msg += " from this device"
 	case "session":
-		msg = "Too many wrong passwords from this session. Please try again in " + wait + "."
+		msg += " with a wrong current password from this session"
 	}
+	msg += ". Please try again in " + wait
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": msg, "retry_after": secs})
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": msg + ".", "retry_after": secs})
 		return
 	}
-	f.Error = msg + " (" + retryAt(time.Now().Add(time.Duration(secs)*time.Second)) + ")"
+	f.Error = msg + " (" + retryAt(time.Now().Add(time.Duration(secs)*time.Second)) + ")."
 	d := a.page(r, title)
 	d.Form = f
 	a.render(w, r, http.StatusTooManyRequests, page, d)
