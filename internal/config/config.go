@@ -146,7 +146,7 @@ func settings() []setting {
 		{"cookie-host-prefix", "COOKIE_HOST_PREFIX", "false", "name the cookies __Host-session_id and __Host-device_token, so that no subdomain can set them (needs a Secure cookie; not with COOKIE_DOMAIN)", boolean(func(c *Config) *bool { return &c.CookieHostPrefix })},
 		{"hsts-include-subdomains", "HSTS_INCLUDE_SUBDOMAINS", "false", "add includeSubDomains to Strict-Transport-Security: every subdomain must then serve HTTPS", boolean(func(c *Config) *bool { return &c.HSTSIncludeSubdomains })},
 		{"hsts-preload", "HSTS_PRELOAD", "false", "add preload to Strict-Transport-Security (needs HSTS_INCLUDE_SUBDOMAINS and a max-age of at least a year)", boolean(func(c *Config) *bool { return &c.HSTSPreload })},
-		{"throttle-device-failures", "THROTTLE_DEVICE_FAILURES", "10", "failed sign-ins per device token, and wrong current passwords per signed-in session, per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleDeviceFailures })},
+		{"throttle-device-failures", "THROTTLE_DEVICE_FAILURES", "10", "failed sign-ins per device token, and wrong current passwords per signed-in session, per window before 429 (0: no budgets of their own: they count per account and address like everyone)", integer(func(c *Config) *int { return &c.ThrottleDeviceFailures })},
 		{"device-token-lifetime", "DEVICE_TOKEN_LIFETIME", "2160h", "how long a device token (given at each sign-in) marks the device as one that signed in before", duration(func(c *Config) *time.Duration { return &c.DeviceTokenLifetime })},
 	}
 }

@@ -328,3 +328,18 @@ func TestThrottledSignInKeepsTheFormAndWarnsFirst(t *testing.T) {
 	}
 	throttledJSON(t, ts.client(t).login("alice", "password one", "Accept", "application/json"))
 }
+
+// THROTTLE_DEVICE_FAILURES=0 gives devices and sessions no budget of their
+// own (not an unlimited one): they count per account like everyone.
+func TestNoDeviceBudgetsMeansStrangersLimits(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(o *testOptions) { o.limits = Limits{AccountFailures: 2, Window: time.Minute} })
+	ts.addUser(t, "alice", "password one")
+	owner := ts.loginAs(t, "alice", "password one")
+	for range 2 {
+		wantStatus(t, owner.login("alice", "wrong"), http.StatusUnauthorized)
+	}
+	wantStatus(t, owner.login("alice", "password one"), http.StatusTooManyRequests)
+	resp := owner.postForm("/account/password", url.Values{"current_password": {"password one"}, "new_password": {"password two"}})
+	wantStatus(t, resp, http.StatusTooManyRequests)
+}

@@ -46,8 +46,8 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	// Wrong current passwords count against this session's own budget: a
 	// hijacked session gets only so many guesses, and the lock strangers
 	// put on the account never stops the owner's session (B4).
-	budget := a.sessionCounter(r)
-	taken, err := a.Throttle.Take(r.Context(), budget)
+	budget := a.passwordCounters(r, info)
+	taken, err := a.Throttle.Take(r.Context(), budget...)
 	if err != nil {
 		a.unavailable(w, r, err)
 		return
@@ -73,13 +73,13 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.formError(w, r, "password", "Change password", http.StatusUnauthorized, f, msg)
 		return
 	} else if err != nil {
-		if err := a.Throttle.Refund(r.Context(), budget); err != nil {
+		if err := a.Throttle.Refund(r.Context(), budget...); err != nil {
 			a.logger(r).Warn("refund throttle", "err", err)
 		}
 		a.unavailable(w, r, err)
 		return
 	}
-	if err := a.Throttle.Succeeded(r.Context(), budget); err != nil {
+	if err := a.Throttle.Succeeded(r.Context(), budget[0], budget[1:]...); err != nil {
 		a.logger(r).Warn("reset throttle", "user_id", u.ID, "err", err)
 	}
 

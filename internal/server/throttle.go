@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sessionauth/authd/internal/device"
+	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
 )
@@ -30,9 +31,10 @@ func accountKey(name string) string {
 // A device holding a valid token for the account counts against that
 // token's own budget only (B4): the lock that strangers' failures put on
 // the account and on their addresses does not apply to it. Everyone else
-// counts per account and per client address.
+// counts per account and per client address, and so does everyone when
+// DeviceFailures is zero (no budgets of their own).
 func (a *app) loginCounters(r *http.Request, name string, dev *device.Token) []throttle.Counter {
-	if dev != nil {
+	if dev != nil && a.Limits.DeviceFailures > 0 {
 		return []throttle.Counter{{Scope: "device", Key: dev.Key(), Limit: a.Limits.DeviceFailures, Window: a.Limits.Window}}
 	}
 	return []throttle.Counter{
@@ -41,12 +43,16 @@ func (a *app) loginCounters(r *http.Request, name string, dev *device.Token) []t
 	}
 }
 
-// sessionCounter limits wrong current passwords on the password-change
+// passwordCounters limit wrong current passwords on the password-change
 // form per signed-in session (by its public id): its own budget, so the
 // account's lock never stops the owner's session from changing the
-// password, and a hijacked session gets only so many guesses.
-func (a *app) sessionCounter(r *http.Request) throttle.Counter {
-	return throttle.Counter{Scope: "session", Key: a.Sessions.CurrentID(r.Context()), Limit: a.Limits.DeviceFailures, Window: a.Limits.Window}
+// password, and a hijacked session gets only so many guesses. With
+// DeviceFailures zero they count like sign-ins, per account and address.
+func (a *app) passwordCounters(r *http.Request, info session.Info) []throttle.Counter {
+	if a.Limits.DeviceFailures <= 0 {
+		return a.loginCounters(r, info.Name, nil)
+	}
+	return []throttle.Counter{{Scope: "session", Key: a.Sessions.CurrentID(r.Context()), Limit: a.Limits.DeviceFailures, Window: a.Limits.Window}}
 }
 
 // signupCounter limits sign-up attempts per client address.
