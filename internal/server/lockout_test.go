@@ -108,7 +108,7 @@ func TestStrangersCannotLockOutTheOwner(t *testing.T) {
 		return resp.StatusCode
 	}
 	for i := range 3 {
-		if got := attack(fmt.Sprintf("guess %d", i)); got != http.StatusUnauthorized {
+		if got := attack(cheapWrong + fmt.Sprint(i)); got != http.StatusUnauthorized {
 			t.Fatalf("guess %d: status %d, want 401", i, got)
 		}
 	}
@@ -137,7 +137,7 @@ func TestStrangersCannotLockOutTheOwner(t *testing.T) {
 	// A wrong current password is the session's own failure (401), not a
 	// lock (429); then the change goes through.
 	for range 2 {
-		resp := owner.postForm("/account/password", url.Values{"current_password": {"not it"}, "new_password": {"password two"}})
+		resp := owner.postForm("/account/password", url.Values{"current_password": {cheapWrong}, "new_password": {"password two"}})
 		wantStatus(t, resp, http.StatusUnauthorized)
 	}
 	keepLocked("during the password change", 3)
@@ -192,7 +192,7 @@ func TestDeviceTokenBudget(t *testing.T) {
 	// The phone (a stolen one, say) guesses: its own two attempts, then its
 	// token is locked, even for the right password.
 	for range 2 {
-		wantStatus(t, phone.login("alice", "wrong"), http.StatusUnauthorized)
+		wantStatus(t, phone.login("alice", cheapWrong), http.StatusUnauthorized)
 	}
 	throttledHTML(t, phone.login("alice", "password one"))
 	if b := body(t, phone.login("alice", "password one")); !strings.Contains(b, "Too many attempts from this device") {
@@ -202,7 +202,7 @@ func TestDeviceTokenBudget(t *testing.T) {
 	// failures before their lock, as if the phone had not tried.
 	wantStatus(t, laptop.login("alice", "password one"), http.StatusSeeOther)
 	for range 3 {
-		wantStatus(t, ts.client(t).login("alice", "wrong"), http.StatusUnauthorized)
+		wantStatus(t, ts.client(t).login("alice", cheapWrong), http.StatusUnauthorized)
 	}
 	wantStatus(t, ts.client(t).login("alice", "password one"), http.StatusTooManyRequests)
 	// The laptop still signs in during the strangers' lock.
@@ -249,16 +249,16 @@ func TestPasswordChangeHasTheSessionsBudget(t *testing.T) {
 	hijacked := ts.loginAs(t, "alice", "password one")
 	owner := ts.loginAs(t, "alice", "password one")
 	// A stranger locks the account.
-	wantStatus(t, ts.client(t).login("alice", "wrong"), http.StatusUnauthorized)
-	wantStatus(t, ts.client(t).login("alice", "wrong"), http.StatusTooManyRequests)
+	wantStatus(t, ts.client(t).login("alice", cheapWrong), http.StatusUnauthorized)
+	wantStatus(t, ts.client(t).login("alice", cheapWrong), http.StatusTooManyRequests)
 
 	change := func(c *client, current string, header ...string) *http.Response {
 		t.Helper()
 		return c.postForm("/account/password", url.Values{"current_password": {current}, "new_password": {"password two"}}, header...)
 	}
 	// The hijacked session guesses: two tries, then 429 on the form.
-	wantStatus(t, change(hijacked, "guess one"), http.StatusUnauthorized)
-	wantStatus(t, change(hijacked, "guess two"), http.StatusUnauthorized)
+	wantStatus(t, change(hijacked, cheapWrong), http.StatusUnauthorized)
+	wantStatus(t, change(hijacked, cheapWrong+"2"), http.StatusUnauthorized)
 	throttledHTML(t, change(hijacked, "password one"))
 	if b := body(t, change(hijacked, "password one")); !strings.Contains(b, `name="current_password"`) || !strings.Contains(b, "from this session") {
 		t.Errorf("the 429 answer to a password change is not the form with the message:\n%.500s", b)
@@ -283,8 +283,8 @@ func TestThrottledSignInKeepsTheFormAndWarnsFirst(t *testing.T) {
 	ts.addUser(t, "alice", "password one")
 
 	for i := range limit {
-		known := body(t, ts.client(t).login("alice", "wrong password"))
-		unknown := body(t, ts.client(t).login("nobody", "wrong password"))
+		known := body(t, ts.client(t).login("alice", cheapWrong))
+		unknown := body(t, ts.client(t).login("nobody", cheapWrong))
 		if strings.ReplaceAll(unknown, "nobody", "alice") != known {
 			t.Fatalf("failure %d: the answers for a known and an unknown name differ:\n%s\n---\n%s", i+1, known, unknown)
 		}
@@ -301,7 +301,7 @@ func TestThrottledSignInKeepsTheFormAndWarnsFirst(t *testing.T) {
 	ts2 := newTestServer(t, func(o *testOptions) { o.limits = Limits{AccountFailures: 2, Window: 10 * time.Minute} })
 	ts2.addUser(t, "alice", "password one")
 	for _, name := range []string{"alice", "nobody"} {
-		resp, _ := ts2.client(t).jsonLogin(name, "wrong password")
+		resp, _ := ts2.client(t).jsonLogin(name, cheapWrong)
 		wantStatus(t, resp, http.StatusUnauthorized)
 		var out map[string]any
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
@@ -337,7 +337,7 @@ func TestNoDeviceBudgetsMeansStrangersLimits(t *testing.T) {
 	ts.addUser(t, "alice", "password one")
 	owner := ts.loginAs(t, "alice", "password one")
 	for range 2 {
-		wantStatus(t, owner.login("alice", "wrong"), http.StatusUnauthorized)
+		wantStatus(t, owner.login("alice", cheapWrong), http.StatusUnauthorized)
 	}
 	wantStatus(t, owner.login("alice", "password one"), http.StatusTooManyRequests)
 	resp := owner.postForm("/account/password", url.Values{"current_password": {"password one"}, "new_password": {"password two"}})
