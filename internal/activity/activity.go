@@ -1,7 +1,11 @@
 // Package activity keeps the security events of each account that its owner
 // can see: sign-ins, failed attempts, sign-outs, revocations and password
 // changes, with when and from where. Retention is bounded by age and by a
-// count per user, pruned as new events are written.
+// count per user, pruned as new events are written. A run of failures (a
+// stranger's flood of guesses, or of attempts refused during a lock) is
+// collapsed into one row with a count, so that it cannot push the owner's
+// older events out of that window. Writer records events off the request
+// path.
 package activity
 
 import (
@@ -36,7 +40,15 @@ const (
 	EmailConfirmed Kind = "email_confirmed"
 	// EmailRemoved: the account's address was removed.
 	EmailRemoved Kind = "email_removed"
+	// SignInThrottled: a sign-in attempt refused unchecked because the
+	// account (or the address, or the device) was locked after too many
+	// failures.
+	SignInThrottled Kind = "sign_in_throttled"
 )
+
+// collapses reports whether events of kind k merge into the user's newest
+// row of the same kind when only such failures came after it.
+func (k Kind) collapses() bool { return k == SignInFailed || k == SignInThrottled }
 
 // Label is the kind in words, for people.
 func (k Kind) Label() string {
@@ -63,18 +75,32 @@ func (k Kind) Label() string {
 		return "E-mail address confirmed"
 	case EmailRemoved:
 		return "E-mail address removed"
+	case SignInThrottled:
+		return "Sign-in attempt refused during a lock (too many failures)"
 	}
 	return string(k)
 }
 
 // Event is one entry of a user's activity.
 type Event struct {
-	UserID     int64
+	UserID int64
+	// Account names the account when UserID is not known (0), as typed at
+	// sign-in: Writer looks it up, off the request path, and drops the
+	// event if there is no such account. Store ignores it.
+	Account string
+	// At is when the event happened; for collapsed events, the latest.
 	At         time.Time
 	Kind       Kind
-	ClientAddr string
+	ClientAddr string // of the latest, for collapsed events
 	UserAgent  string
+	// Count is how many events this is (zero counts as one); First is when
+	// the first of them happened, zero for a single event.
+	Count int64
+	First time.Time
 }
+
+// count is e.Count, at least one.
+func (e Event) count() int64 { return max(e.Count, 1) }
 
 // Limits on what a stored event keeps, so a hostile client cannot make rows
 // large.
@@ -99,7 +125,8 @@ func NewStore(db *sql.DB, retention time.Duration, perUser int) *Store {
 }
 
 // Record stores an event and prunes the user's events beyond the retention
-// limits, in one transaction.
+// limits, in one transaction. A failure (see Kind) merges into the user's
+// newest row of its kind when nothing but failures came after that row.
 func (s *Store) Record(ctx context.Context, e Event) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
@@ -109,12 +136,24 @@ func (s *Store) Record(ctx context.Context, e Event) error {
 		return fmt.Errorf("activity: record: %w", err)
 	}
 	defer tx.Rollback()
-	const insert = `
-		INSERT INTO activity (user_id, at, kind, client, user_agent)
-		VALUES ($1, $2, $3, $4, $5)`
-	if _, err := tx.ExecContext(ctx, insert, e.UserID, e.At.UnixMilli(), string(e.Kind),
-		clean(e.ClientAddr, maxClientLen), clean(e.UserAgent, maxAgentLen)); err != nil {
-		return fmt.Errorf("activity: record: %w", err)
+	merged := false
+	if e.Kind.collapses() {
+		if merged, err = merge(ctx, tx, e); err != nil {
+			return fmt.Errorf("activity: record: %w", err)
+		}
+	}
+	if !merged {
+		var first int64
+		if !e.First.IsZero() {
+			first = e.First.UnixMilli()
+		}
+		const insert = `
+			INSERT INTO activity (user_id, at, kind, client, user_agent, event_count, first_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`
+		if _, err := tx.ExecContext(ctx, insert, e.UserID, e.At.UnixMilli(), string(e.Kind),
+			clean(e.ClientAddr, maxClientLen), clean(e.UserAgent, maxAgentLen), e.count(), first); err != nil {
+			return fmt.Errorf("activity: record: %w", err)
+		}
 	}
 	const prune = `
 		DELETE FROM activity
@@ -129,13 +168,59 @@ func (s *Store) Record(ctx context.Context, e Event) error {
 	return nil
 }
 
+// merge adds e to the user's newest row of e's kind, if only failures came
+// after it (at most one other, since there are two kinds of failure): a run
+// of failures takes one row per kind, however long it lasts. The row keeps
+// its first time and takes e's time, address and client as the latest.
+func merge(ctx context.Context, tx *sql.Tx, e Event) (bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, kind FROM activity WHERE user_id = $1 ORDER BY id DESC LIMIT 2`, e.UserID)
+	if err != nil {
+		return false, err
+	}
+	var target int64
+	for rows.Next() {
+		var (
+			id   int64
+			kind string
+		)
+		if err := rows.Scan(&id, &kind); err != nil {
+			rows.Close()
+			return false, err
+		}
+		if Kind(kind) == e.Kind {
+			target = id
+			break
+		}
+		if !Kind(kind).collapses() {
+			break
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return false, err
+	}
+	if err := rows.Err(); err != nil || target == 0 {
+		return false, err
+	}
+	// SET expressions read the row's old values: first_at becomes the old
+	// at when the row held a single event.
+	const update = `
+		UPDATE activity SET
+			event_count = event_count + $1,
+			first_at = CASE WHEN first_at = 0 THEN at ELSE first_at END,
+			at = $2, client = $3, user_agent = $4
+		WHERE id = $5`
+	_, err = tx.ExecContext(ctx, update, e.count(), e.At.UnixMilli(),
+		clean(e.ClientAddr, maxClientLen), clean(e.UserAgent, maxAgentLen), target)
+	return err == nil, err
+}
+
 // List returns the user's events, newest first, at most limit of them.
 func (s *Store) List(ctx context.Context, userID int64, limit int) ([]Event, error) {
 	const q = `
-		SELECT at, kind, client, user_agent
+		SELECT at, kind, client, user_agent, event_count, first_at
 		FROM activity
 		WHERE user_id = $1 AND at >= $2
-		ORDER BY id DESC
+		ORDER BY at DESC, id DESC
 		LIMIT $3`
 	rows, err := s.db.QueryContext(ctx, q, userID, time.Now().Add(-s.retention).UnixMilli(), limit)
 	if err != nil {
@@ -145,12 +230,15 @@ func (s *Store) List(ctx context.Context, userID int64, limit int) ([]Event, err
 	var out []Event
 	for rows.Next() {
 		e := Event{UserID: userID}
-		var at int64
+		var at, first int64
 		var kind string
-		if err := rows.Scan(&at, &kind, &e.ClientAddr, &e.UserAgent); err != nil {
+		if err := rows.Scan(&at, &kind, &e.ClientAddr, &e.UserAgent, &e.Count, &first); err != nil {
 			return nil, fmt.Errorf("activity: list: %w", err)
 		}
 		e.At, e.Kind = time.UnixMilli(at), Kind(kind)
+		if first != 0 {
+			e.First = time.UnixMilli(first)
+		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
@@ -86,6 +87,17 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	keys, err := masterKey(ctx, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	devices, err := device.New(device.Config{
+		Key: keys.Derive(device.Purpose), Lifetime: cfg.DeviceTokenLifetime,
+		CookieName: cfg.CookiePrefix() + device.CookieName, Secure: cfg.CookieSecure,
+	})
+	if err != nil {
+		return err
+	}
 	m := metrics.New()
 	m.RegisterPool(pool)
 	users := user.NewStore(db)
@@ -111,6 +123,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 			Signups:         cfg.ThrottleSignups,
 			ResetRequests:   cfg.ThrottleResetRequests,
 			ResetClients:    cfg.ThrottleResetAddr,
+			DeviceFailures:  cfg.ThrottleDeviceFailures,
 			Window:          cfg.ThrottleWindow,
 		},
 		DB:             db,
@@ -120,6 +133,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		HSTSMaxAge:     cfg.HSTSMaxAge,
 		TrustedOrigins: cfg.TrustedOrigins,
 		CookieSecure:   cfg.CookieSecure,
+
+		Devices:               devices,
+		HSTSIncludeSubdomains: cfg.HSTSIncludeSubdomains,
+		HSTSPreload:           cfg.HSTSPreload,
 	})
 	if err != nil {
 		return err
@@ -137,6 +154,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig(),
 	}
 	scheme := "http"
 	if cfg.TLS() {
@@ -195,6 +213,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve: %w", err)
 		}
+	}
+	// No request runs any more: write the activity events still queued.
+	if err := handler.Close(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -32,6 +32,7 @@ func sessionConfig(cfg config.Config) session.Config {
 		CookieSecure:        cfg.CookieSecure,
 		CookieDomain:        cfg.CookieDomain,
 		KeyPrefix:           cfg.RedisKeyPrefix,
+		CookieName:          cfg.CookiePrefix() + session.CookieName,
 	}
 }
 

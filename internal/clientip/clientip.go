@@ -46,8 +46,8 @@ func (res *Resolver) Addr(r *http.Request) string {
 	// by whoever sent the request, and may be anything.
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		ip, ok := parseHop(strings.TrimSpace(hops[i]))
+		if !ok {
 			break // garbage: the last trusted hop is the best we know
 		}
 		ip = ip.Unmap()
@@ -57,6 +57,20 @@ func (res *Resolver) Addr(r *http.Request) string {
 		peer = ip
 	}
 	return peer.String()
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address with
+// a port as some proxies and load balancers write it ("192.0.2.1:4711",
+// "[2001:db8::1]:443"). Anything else (a host name, a bracketed address
+// without a port, an empty or out-of-range port) is refused.
+func parseHop(s string) (netip.Addr, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip, true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr(), true
+	}
+	return netip.Addr{}, false
 }
 
 func (res *Resolver) isTrusted(ip netip.Addr) bool {

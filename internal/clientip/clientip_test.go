@@ -27,6 +27,15 @@ func TestAddr(t *testing.T) {
 		{"spoofed leftmost entry ignored", proxies, "10.1.1.1:80", []string{"1.1.1.1", "203.0.113.9"}, "203.0.113.9"},
 		{"garbage stops the walk", proxies, "10.1.1.1:80", []string{"203.0.113.9, nonsense, 10.2.2.2"}, "10.2.2.2"},
 		{"no header: the proxy itself", proxies, "[::1]:80", nil, "::1"},
+		{"ip:port", proxies, "10.1.1.1:80", []string{"203.0.113.9:4711"}, "203.0.113.9"},
+		{"[v6]:port", proxies, "10.1.1.1:80", []string{"[2001:db8::9]:443"}, "2001:db8::9"},
+		{"trusted hop with a port skipped", proxies, "10.1.1.1:80", []string{"203.0.113.9, 10.2.2.2:8080"}, "203.0.113.9"},
+		{"mapped v4 with a port", proxies, "10.1.1.1:80", []string{"[::ffff:203.0.113.9]:1"}, "203.0.113.9"},
+		{"empty port refused", proxies, "10.1.1.1:80", []string{"203.0.113.9:"}, "10.1.1.1"},
+		{"brackets without a port refused", proxies, "10.1.1.1:80", []string{"[2001:db8::9]"}, "10.1.1.1"},
+		{"port out of range refused", proxies, "10.1.1.1:80", []string{"203.0.113.9:65536"}, "10.1.1.1"},
+		{"host name refused", proxies, "10.1.1.1:80", []string{"client.example:80"}, "10.1.1.1"},
+		{"bare v6 with a port-like tail is an address", proxies, "10.1.1.1:80", []string{"2001:db8::9:443"}, "2001:db8::9:443"},
 		{"mapped v4 unmapped", none, "[::ffff:192.0.2.1]:80", nil, "192.0.2.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
+	"github.com/sessionauth/authd/internal/secret"
 )
 
 // Config is every setting of the server. Flags override the environment,
@@ -86,6 +87,21 @@ type Config struct {
 	ThrottleResetAddr     int
 	// PwnedPasswordsURL enables the HIBP range check of new passwords.
 	PwnedPasswordsURL string
+	// SecretKey is the master key (base64); empty means one generated and
+	// kept in the database.
+	SecretKey string
+	// CookieHostPrefix names the cookies __Host-session_id and
+	// __Host-device_token, which browsers accept only Secure, host-only
+	// and for Path=/.
+	CookieHostPrefix bool
+	// HSTSIncludeSubdomains and HSTSPreload add those HSTS directives.
+	HSTSIncludeSubdomains bool
+	HSTSPreload           bool
+	// ThrottleDeviceFailures is the budget of a device token (failed
+	// sign-ins) and of a signed-in session (wrong current passwords).
+	ThrottleDeviceFailures int
+	// DeviceTokenLifetime is how long a device token is honoured.
+	DeviceTokenLifetime time.Duration
 }
 
 // PublicBase is PublicURL, or, when it is empty, this server's own address
@@ -108,6 +124,19 @@ func (c Config) PublicBase() string {
 	return scheme + "://" + net.JoinHostPort(host, port)
 }
 
+// hstsDefault is HSTS_MAX_AGE when it is not set and authd serves TLS: two
+// years, as hstspreload.org asks.
+const hstsDefault = 63072000
+
+// CookiePrefix is "__Host-" when CookieHostPrefix is set: the prefix of
+// the session and device cookies' names.
+func (c Config) CookiePrefix() string {
+	if c.CookieHostPrefix {
+		return "__Host-"
+	}
+	return ""
+}
+
 // TLS reports whether the server terminates TLS itself.
 func (c Config) TLS() bool { return c.TLSCertFile != "" }
 
@@ -126,7 +155,7 @@ func settings() []setting {
 		{"tls-key", "TLS_KEY_FILE", "", "TLS private key file", str(func(c *Config) *string { return &c.TLSKeyFile })},
 		{"cookie-secure", "COOKIE_SECURE", "false", "mark the cookie Secure (set when behind a TLS proxy; implied by -tls-cert)", boolean(func(c *Config) *bool { return &c.CookieSecure })},
 		{"cookie-domain", "COOKIE_DOMAIN", "", "cookie Domain attribute; empty means this host only", str(func(c *Config) *string { return &c.CookieDomain })},
-		{"hsts-max-age", "HSTS_MAX_AGE", "0", "send Strict-Transport-Security with this max-age in seconds (0: off)", integer(func(c *Config) *int { return &c.HSTSMaxAge })},
+		{"hsts-max-age", "HSTS_MAX_AGE", "", "send Strict-Transport-Security with this max-age in seconds (empty: 63072000, two years, when serving TLS with -tls-cert, else off; 0: off)", hstsMaxAge},
 		{"trusted-origins", "TRUSTED_ORIGINS", "", "comma-separated origins also allowed to POST (e.g. https://app.example.com)", list(func(c *Config) *[]string { return &c.TrustedOrigins })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "15s", "how long shutdown waits for in-flight requests", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 		{"redis-url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://[:password@]host:port/db or rediss:// for TLS", str(func(c *Config) *string { return &c.RedisURL })},
@@ -175,7 +204,31 @@ func settings() []setting {
 		{"throttle-reset-requests", "THROTTLE_RESET_REQUESTS", "3", "password-reset mails per account and per address per window; more requests are answered as usual but send nothing (0: off)", integer(func(c *Config) *int { return &c.ThrottleResetRequests })},
 		{"throttle-reset-addr", "THROTTLE_RESET_ADDR", "20", "password-reset requests per client address per window before 429 (0: off)", integer(func(c *Config) *int { return &c.ThrottleResetAddr })},
 		{"pwned-passwords-url", "PWNED_PASSWORDS_URL", "", "also refuse new passwords known to this Have I Been Pwned range API, e.g. https://api.pwnedpasswords.com/range/ (empty: off; fails open)", str(func(c *Config) *string { return &c.PwnedPasswordsURL })},
+		{"secret-key", "SECRET_KEY", "", "master key, base64 of at least 32 random bytes (openssl rand -base64 32); the same on every instance; empty: generate one and keep it in the database", str(func(c *Config) *string { return &c.SecretKey })},
+		{"cookie-host-prefix", "COOKIE_HOST_PREFIX", "false", "name the cookies __Host-session_id and __Host-device_token, so that no subdomain can set them (needs a Secure cookie; not with COOKIE_DOMAIN)", boolean(func(c *Config) *bool { return &c.CookieHostPrefix })},
+		{"hsts-include-subdomains", "HSTS_INCLUDE_SUBDOMAINS", "false", "add includeSubDomains to Strict-Transport-Security: every subdomain must then serve HTTPS", boolean(func(c *Config) *bool { return &c.HSTSIncludeSubdomains })},
+		{"hsts-preload", "HSTS_PRELOAD", "false", "add preload to Strict-Transport-Security (needs HSTS_INCLUDE_SUBDOMAINS and a max-age of at least a year)", boolean(func(c *Config) *bool { return &c.HSTSPreload })},
+		{"throttle-device-failures", "THROTTLE_DEVICE_FAILURES", "10", "failed sign-ins per device token, and wrong current passwords per signed-in session, per window before 429 (0: no budgets of their own: they count per account and address like everyone)", integer(func(c *Config) *int { return &c.ThrottleDeviceFailures })},
+		{"device-token-lifetime", "DEVICE_TOKEN_LIFETIME", "2160h", "how long a device token (given at each sign-in) marks the device as one that signed in before", duration(func(c *Config) *time.Duration { return &c.DeviceTokenLifetime })},
 	}
+}
+
+// hstsMaxAge reads HSTS_MAX_AGE; empty means the default, decided once
+// the TLS settings are known (-1 until then).
+func hstsMaxAge(c *Config, v string) error {
+	if v == "" {
+		c.HSTSMaxAge = -1
+		return nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	if n < 0 {
+		return errors.New("must not be negative (0 turns HSTS off)")
+	}
+	c.HSTSMaxAge = n
+	return nil
 }
 
 // Load fills a Config from the defaults, then getenv, then args (parsed as
@@ -201,6 +254,12 @@ func Load(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, 
 	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
 	if c.TLS() {
 		c.CookieSecure = true
+	}
+	if c.HSTSMaxAge < 0 {
+		c.HSTSMaxAge = 0
+		if c.TLS() {
+			c.HSTSMaxAge = hstsDefault
+		}
 	}
 	// Report every problem at once, so one run shows all there is to fix.
 	var errs []error
@@ -238,7 +297,7 @@ func (c Config) validate() error {
 	check(c.SessionRememberLifetime == 0 || (c.SessionRememberIdleTimeout > c.SessionRefreshInterval && c.SessionRememberIdleTimeout <= c.SessionRememberLifetime),
 		"SESSION_REMEMBER_IDLE_TIMEOUT must be longer than SESSION_REFRESH_INTERVAL and at most SESSION_REMEMBER_LIFETIME")
 	check(c.SessionMaxPerUser >= 0, "SESSION_MAX_PER_USER must not be negative")
-	check(c.ThrottleAccountFailures >= 0 && c.ThrottleAddrFailures >= 0 && c.ThrottleSignups >= 0, "THROTTLE_* limits must not be negative")
+	check(c.ThrottleAccountFailures >= 0 && c.ThrottleAddrFailures >= 0 && c.ThrottleSignups >= 0 && c.ThrottleDeviceFailures >= 0, "THROTTLE_* limits must not be negative")
 	check(c.ThrottleWindow > 0, "THROTTLE_WINDOW must be positive")
 	check(c.ActivityRetention > 0, "ACTIVITY_RETENTION must be positive")
 	check(c.HashConcurrency >= 0 && c.HashConcurrency <= 256, "HASH_CONCURRENCY must be between 0 and 256")
@@ -247,6 +306,18 @@ func (c Config) validate() error {
 	check(c.BcryptCost >= password.MinCost && c.BcryptCost <= 31, "BCRYPT_COST must be between %d and 31 (got %d)", password.MinCost, c.BcryptCost)
 	check(c.MaxBodyBytes >= 1024, "MAX_BODY_BYTES must be at least 1024")
 	check(c.HSTSMaxAge >= 0, "HSTS_MAX_AGE must not be negative")
+	check(!c.HSTSIncludeSubdomains || c.HSTSMaxAge > 0, "HSTS_INCLUDE_SUBDOMAINS needs HSTS: set HSTS_MAX_AGE (it is on by default only when serving TLS with -tls-cert)")
+	check(!c.HSTSPreload || (c.HSTSIncludeSubdomains && c.HSTSMaxAge >= 31536000),
+		"HSTS_PRELOAD needs HSTS_INCLUDE_SUBDOMAINS=true and HSTS_MAX_AGE of at least 31536000 (one year), as browsers' preload lists require")
+	if c.SecretKey != "" {
+		_, err := secret.Parse(c.SecretKey)
+		check(err == nil, "SECRET_KEY: %v", err)
+	}
+	check(!c.CookieHostPrefix || c.CookieDomain == "",
+		"COOKIE_HOST_PREFIX cannot be combined with COOKIE_DOMAIN: a __Host- cookie has no Domain, so it is never sent to other subdomains; "+
+			"choose COOKIE_DOMAIN for single sign-on across subdomains, or COOKIE_HOST_PREFIX so that no subdomain can plant a session cookie")
+	check(!c.CookieHostPrefix || c.CookieSecure, "COOKIE_HOST_PREFIX needs a Secure cookie: serve TLS (-tls-cert) or set COOKIE_SECURE=true behind a TLS proxy")
+	check(c.DeviceTokenLifetime > 0, "DEVICE_TOKEN_LIFETIME must be positive")
 	check(c.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT must be text or json")
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")

@@ -73,3 +73,74 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// HSTS is on by default when authd serves TLS itself, off otherwise, and 0
+// turns it off either way; includeSubDomains and preload are separate.
+func TestHSTSDefaults(t *testing.T) {
+	tls := []string{"-tls-cert", "c.pem", "-tls-key", "k.pem"}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{"plain HTTP", nil, nil, 0},
+		{"TLS", tls, nil, 63072000},
+		{"TLS, turned off", tls, map[string]string{"HSTS_MAX_AGE": "0"}, 0},
+		{"TLS, one day", tls, map[string]string{"HSTS_MAX_AGE": "86400"}, 86400},
+		{"behind a TLS proxy, asked for", nil, map[string]string{"HSTS_MAX_AGE": "600", "COOKIE_SECURE": "true"}, 600},
+	} {
+		c, err := load(tc.args, tc.env)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.HSTSMaxAge != tc.want || c.HSTSIncludeSubdomains || c.HSTSPreload {
+			t.Errorf("%s: HSTS max-age %d subdomains %v preload %v, want %d and neither", tc.name, c.HSTSMaxAge, c.HSTSIncludeSubdomains, c.HSTSPreload, tc.want)
+		}
+	}
+	if _, err := load(tls, map[string]string{"HSTS_INCLUDE_SUBDOMAINS": "true", "HSTS_PRELOAD": "true"}); err != nil {
+		t.Errorf("preload with subdomains and the default max-age refused: %v", err)
+	}
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"HSTS_MAX_AGE": "-1"}, "HSTS_MAX_AGE"},
+		{map[string]string{"HSTS_PRELOAD": "true", "HSTS_MAX_AGE": "31536000"}, "HSTS_PRELOAD needs HSTS_INCLUDE_SUBDOMAINS"},
+		{map[string]string{"HSTS_PRELOAD": "true", "HSTS_INCLUDE_SUBDOMAINS": "true", "HSTS_MAX_AGE": "86400"}, "one year"},
+		{map[string]string{"HSTS_INCLUDE_SUBDOMAINS": "true"}, "HSTS_INCLUDE_SUBDOMAINS needs HSTS"},
+	} {
+		if _, err := load(nil, tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+// COOKIE_HOST_PREFIX needs a Secure cookie and cannot go with COOKIE_DOMAIN,
+// and the message names the trade-off.
+func TestCookieHostPrefix(t *testing.T) {
+	c, err := load(nil, map[string]string{"COOKIE_HOST_PREFIX": "true", "COOKIE_SECURE": "true"})
+	if err != nil || c.CookiePrefix() != "__Host-" {
+		t.Fatalf("prefix with a Secure cookie: %v, prefix %q", err, c.CookiePrefix())
+	}
+	if c, _ := load(nil, nil); c.CookiePrefix() != "" {
+		t.Fatalf("default prefix %q", c.CookiePrefix())
+	}
+	_, err = load(nil, map[string]string{"COOKIE_HOST_PREFIX": "true", "COOKIE_SECURE": "true", "COOKIE_DOMAIN": "example.com"})
+	if err == nil || !strings.Contains(err.Error(), "COOKIE_DOMAIN") || !strings.Contains(err.Error(), "single sign-on") {
+		t.Errorf("prefix with a domain: %v, want a refusal that names the trade-off", err)
+	}
+	if _, err := load(nil, map[string]string{"COOKIE_HOST_PREFIX": "true"}); err == nil || !strings.Contains(err.Error(), "COOKIE_SECURE") {
+		t.Errorf("prefix without Secure: %v", err)
+	}
+}
+
+func TestSecretKeyChecked(t *testing.T) {
+	if _, err := load(nil, map[string]string{"SECRET_KEY": "c2hvcnQ="}); err == nil || !strings.Contains(err.Error(), "SECRET_KEY") ||
+		!strings.Contains(err.Error(), "at least 32") || strings.Contains(err.Error(), "c2hvcnQ") {
+		t.Errorf("short key: %v, want an error naming SECRET_KEY and the minimum, not the key", err)
+	}
+	if _, err := load(nil, map[string]string{"SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}); err != nil {
+		t.Errorf("a 32-byte key refused: %v", err)
+	}
+}

@@ -39,7 +39,11 @@ func (a *app) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLoginSubmit checks the credentials and starts a session under a new
-// token. An unknown user costs one bcrypt comparison, like a known one.
+// token. Every failed path does the same work in the same order whether or
+// not the name exists: an unknown user costs one bcrypt comparison, like a
+// known one; a password over bcrypt's 72 bytes, which never matches (A2), is
+// refused before the lookup for everyone; and the activity row is written
+// off the response path.
 func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	c, err := decodeCredentials(r)
 	if err != nil {
@@ -59,56 +63,103 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// The attempt is counted before bcrypt runs, so racing attempts cannot
-	// exceed the limits, and a correct password during a lock-out fails.
-	acct, addr := a.loginCounters(r, c.Username)
-	if ref, err := a.Throttle.Take(r.Context(), acct, addr); err != nil {
+	// A device that signed in to this account before has a budget of its
+	// own; everyone else counts per account and per address. The attempt
+	// is counted before bcrypt runs, so racing attempts cannot exceed the
+	// limits, and a correct password during a lock-out fails.
+	dev, err := a.trustedDevice(r, c.Username)
+	if err != nil {
 		a.unavailable(w, r, err)
 		return
-	} else if ref != nil {
+	}
+	var devUser int64
+	if dev != nil {
+		devUser = dev.UserID
+	}
+	counters := a.loginCounters(r, c.Username, dev)
+	key := accountKey(c.Username)
+	taken, err := a.Throttle.Take(r.Context(), counters...)
+	if err != nil {
+		a.unavailable(w, r, err)
+		return
+	}
+	if taken.Refused != nil {
+		// Refused unchecked, yet shown to the owner: the writer looks the
+		// name up, off the response path.
 		a.Metrics.SignIn("throttled")
-		a.throttled(w, r, "sign_in", ref, 0, acct.Key)
+		a.recordAttempt(r, c.Username, devUser, activity.SignInThrottled)
+		a.throttled(w, r, "sign_in", taken.Refused, devUser, key, "login", "Sign In", f)
 		return
 	}
 
-	ctx, cancel := context.WithTimeout(r.Context(), maxHashWait)
-	defer cancel()
-	u, err := a.authenticate(ctx, a.logger(r), c.Username, c.Password)
+	var u user.User
+	if len(c.Password) > password.MaxBytes {
+		err = password.ErrMismatch
+	} else {
+		ctx, cancel := context.WithTimeout(r.Context(), maxHashWait)
+		defer cancel()
+		u, err = a.authenticate(ctx, a.logger(r), c.Username, c.Password)
+	}
 	switch {
 	case errors.Is(err, password.ErrMismatch):
 		a.Metrics.SignIn("failure")
-		a.audit(r, "sign_in", "failure", u.ID)
-		a.record(r, u.ID, activity.SignInFailed)
-		a.formError(w, r, "login", "Sign In", http.StatusUnauthorized, f, msgInvalidCredentials)
+		a.audit(r, "sign_in", "failure", u.ID, slog.String("account_key", key))
+		a.recordAttempt(r, c.Username, u.ID, activity.SignInFailed)
+		a.signInFailed(w, r, f, taken.Left)
 		return
 	case err != nil:
 		// Undecided (database down, or bcrypt busy too long): no failure
-		// to count against the account or the address.
-		if err := a.Throttle.Refund(r.Context(), acct, addr); err != nil {
+		// to count against the account, the address or the device.
+		if err := a.Throttle.Refund(r.Context(), counters...); err != nil {
 			a.logger(r).Warn("refund sign-in throttle", "err", err)
 		}
 		a.unavailable(w, r, err)
 		return
 	}
-	if err := a.Throttle.Succeeded(r.Context(), acct, addr); err != nil {
+	// A success resets the account's (or the device's) counter and gives
+	// the address its slot back. A device's success leaves the account's
+	// lock alone: it is the strangers' budget, not the owner's.
+	if err := a.Throttle.Succeeded(r.Context(), counters[0], counters[1:]...); err != nil {
 		// The counters expire on their own; the sign-in stands.
 		a.logger(r).Warn("reset sign-in throttle", "user_id", u.ID, "err", err)
 	}
 	isNew := a.newDevice(r, u) // before this sign-in is recorded
-	if !a.startSession(w, r, u, c.Remember) {
+	devToken, ok := a.startSession(w, r, u, c.Remember)
+	if !ok {
 		return
 	}
 	a.record(r, u.ID, activity.SignIn)
 	if isNew {
 		a.notifyNewDevice(r, u)
 	}
-	a.signedIn(w, r, http.StatusOK, nextOr(c.Next, "/account"))
+	a.signedIn(w, r, http.StatusOK, nextOr(c.Next, "/account"), devToken)
 }
 
-// startSession signs the user in on this request, with the audit line; on
-// failure it has answered the request. The caller records the activity:
-// a sign-in, or the password change that renewed the session.
-func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool) bool {
+// signInFailed answers a wrong user name or password, the same for both,
+// warning when few attempts are left.
+func (a *app) signInFailed(w http.ResponseWriter, r *http.Request, f *formView, left int) {
+	warning := a.attemptsLeft(left)
+	if wantsJSON(r) {
+		body := map[string]any{"error": msgInvalidCredentials}
+		if warning != "" {
+			body["attempts_left"] = left
+			body["warning"] = warning
+		}
+		writeJSON(w, http.StatusUnauthorized, body)
+		return
+	}
+	msg := msgInvalidCredentials
+	if warning != "" {
+		msg += " " + warning
+	}
+	a.formError(w, r, "login", "Sign In", http.StatusUnauthorized, f, msg)
+}
+
+// startSession signs the user in on this request, with the audit line, and
+// gives the client a new device token (returned for the JSON answer); on
+// failure it has answered the request. The caller records the activity: a
+// sign-in, or the password change that renewed the session.
+func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool) (string, bool) {
 	evicted, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember})
 	switch {
 	case errors.Is(err, session.ErrCredentialsChanged):
@@ -116,25 +167,25 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 		// longer signs in.
 		a.audit(r, "sign_in", "failure", u.ID, slog.String("reason", "credentials changed"))
 		a.fail(w, r, http.StatusUnauthorized, "The password was changed just now. Please sign in with the new one.")
-		return false
+		return "", false
 	case err != nil:
 		a.unavailable(w, r, err)
-		return false
+		return "", false
 	}
 	a.Metrics.SignIn("success")
 	a.audit(r, "sign_in", "success", u.ID, slog.Bool("remember", remember))
 	if evicted > 0 {
 		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
 	}
-	return true
+	return a.issueDevice(w, u.ID), true
 }
 
-// signedIn answers a request that has just started a session: the user as
-// JSON with jsonStatus, or a redirect to target.
-func (a *app) signedIn(w http.ResponseWriter, r *http.Request, jsonStatus int, target string) {
+// signedIn answers a request that has just started a session: the user and
+// the device token as JSON with jsonStatus, or a redirect to target.
+func (a *app) signedIn(w http.ResponseWriter, r *http.Request, jsonStatus int, target, deviceToken string) {
 	if wantsJSON(r) {
 		info, _ := a.Sessions.Current(r.Context())
-		writeJSON(w, jsonStatus, map[string]any{"user": userJSON(info)})
+		writeJSON(w, jsonStatus, map[string]any{"user": userJSON(info), "device_token": deviceToken})
 		return
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
@@ -202,11 +253,11 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Sign-up says when a name is taken, so it is limited like sign-in:
 	// nobody can test many names from one address.
-	if ref, err := a.Throttle.Take(r.Context(), a.signupCounter(r)); err != nil {
+	if taken, err := a.Throttle.Take(r.Context(), a.signupCounter(r)); err != nil {
 		a.unavailable(w, r, err)
 		return
-	} else if ref != nil {
-		a.throttled(w, r, "sign_up", ref, 0, "")
+	} else if taken.Refused != nil {
+		a.throttled(w, r, "sign_up", taken.Refused, 0, "", "signup", "Sign up", f)
 		return
 	}
 	// Without Redis the new user could not be signed in: refuse before
@@ -251,7 +302,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	a.audit(r, "sign_in", "success", u.ID)
 	a.record(r, u.ID, activity.SignIn)
 	a.setNotice(w, r, noticeWelcome, "")
-	a.signedIn(w, r, http.StatusCreated, "/account")
+	a.signedIn(w, r, http.StatusCreated, "/account", a.issueDevice(w, u.ID))
 }
 
 // handleLogout deletes the session in Redis and clears the cookie. When
@@ -307,18 +358,26 @@ func (a *app) audit(r *http.Request, event, outcome string, userID int64, extra 
 	a.logger(r).LogAttrs(r.Context(), slog.LevelInfo, "audit", attrs...)
 }
 
-// record adds an event to the user's activity. It is best effort: the
-// event has happened, and a database hiccup must not undo or fail it.
+// record adds an event to the user's activity, off the response path (see
+// activity.Writer): the event has happened, and neither a slow database nor
+// a failing one may delay or fail the answer.
 func (a *app) record(r *http.Request, userID int64, kind activity.Kind) {
 	if userID == 0 {
 		return
 	}
-	err := a.Activity.Record(r.Context(), activity.Event{
-		UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent(),
-	})
-	if err != nil {
-		a.logger(r).Warn("record activity", "user_id", userID, "kind", kind, "err", err)
+	a.events.Record(activity.Event{UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent()})
+}
+
+// recordAttempt adds a failed or refused sign-in to the activity of the
+// account it named: by id when the handler knows it, else by name, which
+// the writer looks up later (and drops when there is no such account). The
+// handler's work is the same either way.
+func (a *app) recordAttempt(r *http.Request, name string, userID int64, kind activity.Kind) {
+	e := activity.Event{UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent()}
+	if userID == 0 {
+		e.Account = name
 	}
+	a.events.Record(e)
 }
 
 // userMessage returns the human part of a validation error such as

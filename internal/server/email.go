@@ -82,13 +82,16 @@ func (a *app) handleEmailSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Guessing the password from a hijacked session counts like signing in.
-	acct, addr := a.loginCounters(r, info.Name)
-	if ref, err := a.Throttle.Take(r.Context(), acct, addr); err != nil {
+	// Wrong current passwords count against this session's own budget, as
+	// on the password page: a hijacked session gets only so many guesses,
+	// and a stranger's lock on the account never stops the owner.
+	budget := a.passwordCounters(r, info)
+	taken, err := a.Throttle.Take(r.Context(), budget...)
+	if err != nil {
 		a.unavailable(w, r, err)
 		return
-	} else if ref != nil {
-		a.throttled(w, r, "email_change", ref, info.UserID, acct.Key)
+	} else if taken.Refused != nil {
+		a.throttled(w, r, "email_change", taken.Refused, info.UserID, "", "email", "E-mail Address", f)
 		return
 	}
 	u, err := a.Users.ByID(r.Context(), info.UserID)
@@ -105,13 +108,13 @@ func (a *app) handleEmailSubmit(w http.ResponseWriter, r *http.Request) {
 		a.emailFormError(w, r, u.ID, http.StatusUnauthorized, f, "Your address was not changed.")
 		return
 	} else if err != nil {
-		if err := a.Throttle.Refund(r.Context(), acct, addr); err != nil {
+		if err := a.Throttle.Refund(r.Context(), budget...); err != nil {
 			a.logger(r).Warn("refund throttle", "err", err)
 		}
 		a.unavailable(w, r, err)
 		return
 	}
-	if err := a.Throttle.Succeeded(r.Context(), acct, addr); err != nil {
+	if err := a.Throttle.Succeeded(r.Context(), budget[0], budget[1:]...); err != nil {
 		a.logger(r).Warn("reset throttle", "user_id", u.ID, "err", err)
 	}
 

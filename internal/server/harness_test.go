@@ -23,10 +23,12 @@ import (
 	"github.com/sessionauth/authd/internal/database"
 	"github.com/sessionauth/authd/internal/emailtoken"
 	"github.com/sessionauth/authd/internal/mail"
+	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/pwnlist"
+	"github.com/sessionauth/authd/internal/secret"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
 	"github.com/sessionauth/authd/internal/throttle"
@@ -51,6 +53,8 @@ type testServer struct {
 	outbox *mail.Outbox
 	mailer *notice.Mailer
 	tokens *emailtoken.Store
+	srv     *Server
+	devices *device.Tokens
 }
 
 type testOptions struct {
@@ -67,6 +71,11 @@ type testOptions struct {
 	notices  *notice.Config
 	rangeURL string
 	now      func() time.Time
+	// hstsSubdomains and hstsPreload add those HSTS directives.
+	hstsSubdomains, hstsPreload bool
+	// keys is the master key; nil means a new one per server (siblings
+	// share their first's).
+	keys *secret.Keys
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -94,6 +103,9 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	}
 	ts.db, ts.users = db, user.NewStore(db)
 
+	if o.keys == nil {
+		o.keys = secret.Generate()
+	}
 	ts.opts = o
 	ts.metrics = metrics.New()
 	ts.metrics.RegisterPool(ts.pool)
@@ -145,6 +157,10 @@ func (ts *testServer) start(t testing.TB) {
 	if ts.mailer, err = notice.New(ncfg); err != nil {
 		t.Fatal(err)
 	}
+	ts.devices, err = device.New(device.Config{Key: o.keys.Derive(device.Purpose), Lifetime: 24 * time.Hour, Secure: o.session.CookieSecure})
+	if err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Config{
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
@@ -155,10 +171,19 @@ func (ts *testServer) start(t testing.TB) {
 		Metrics:    ts.metrics,
 		ClientAddr: clients.Addr,
 		DB:         ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+		Devices:               ts.devices,
+		HSTSIncludeSubdomains: o.hstsSubdomains,
+		HSTSPreload:           o.hstsPreload,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ts.srv = h
+	t.Cleanup(func() {
+		if err := h.Close(context.Background()); err != nil {
+			t.Errorf("closing the server: %v", err)
+		}
+	})
 	ts.Server = httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	t.Cleanup(func() {
@@ -195,6 +220,14 @@ func (ts *testServer) startMail(t testing.TB, srv *testenv.SMTPServer) {
 		srv.Release() // a stalled send would hold the worker
 		<-done
 	})
+}
+
+// flushActivity waits until the activity events queued so far are written.
+func (ts *testServer) flushActivity(t testing.TB) {
+	t.Helper()
+	if err := ts.srv.events.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // client is a curl-like client with a cookie jar that does not follow redirects.

@@ -3,16 +3,14 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strconv"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5/middleware"
@@ -20,23 +18,13 @@ import (
 	"github.com/sessionauth/authd/internal/session"
 )
 
-// requestIDs makes short, unique request ids: a random per-process prefix
-// and a counter, cheaper than reading crypto/rand on every request.
-type requestIDs struct {
-	prefix string
-	n      atomic.Uint64
-}
-
-func newRequestIDs() (*requestIDs, error) {
-	b := make([]byte, 4)
-	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("server: request id prefix: %w", err)
-	}
-	return &requestIDs{prefix: hex.EncodeToString(b)}, nil
-}
-
-func (g *requestIDs) next() string {
-	return g.prefix + "-" + strconv.FormatUint(g.n.Add(1), 10)
+// newRequestID returns a random request id: 96 bits, base64url. Unlike a
+// counter, it tells a client neither which instance answered nor how many
+// requests it served in between.
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b) // never fails since Go 1.24
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 type requestIDKey struct{}
@@ -53,7 +41,7 @@ func (a *app) logger(r *http.Request) *slog.Logger {
 func (a *app) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := a.ids.next()
+		id := newRequestID()
 		w.Header().Set("X-Request-Id", id)
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
@@ -114,23 +102,31 @@ func (a *app) secureHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
-		if a.HSTSMaxAge > 0 {
-			h.Set("Strict-Transport-Security", "max-age="+strconv.Itoa(a.HSTSMaxAge)+"; includeSubDomains")
+		if a.hsts != "" {
+			h.Set("Strict-Transport-Security", a.hsts)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// cacheStatic lets browsers keep the embedded assets for an hour. It
-// serves files only: a directory path is 404, not a listing.
-func (a *app) cacheStatic(next http.Handler) http.Handler {
+// staticFiles serves the embedded assets, which browsers may keep for an
+// hour. Only files are served: a directory, a missing file or a path that is
+// no valid file name at all (invalid UTF-8, "..") gets the site's 404 page,
+// never a listing, a 5xx or Go's plain-text error.
+func (a *app) staticFiles(fsys fs.FS) http.Handler {
+	files := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+		name := r.URL.Path // what follows /static/
+		if !fs.ValidPath(name) {
+			a.handleNotFound(w, r)
+			return
+		}
+		if st, err := fs.Stat(fsys, name); err != nil || st.IsDir() {
 			a.handleNotFound(w, r)
 			return
 		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
-		next.ServeHTTP(w, r)
+		files.ServeHTTP(w, r)
 	})
 }
 
@@ -154,6 +150,8 @@ func (a *app) requireUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, err := a.Sessions.Current(r.Context())
 		switch {
+		case errors.Is(err, session.ErrSignedOut) && a.ambiguousCookie(r):
+			a.handleAmbiguousCookie(w, r)
 		case errors.Is(err, session.ErrSignedOut):
 			if wantsJSON(r) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="authd"`)

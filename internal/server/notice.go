@@ -28,11 +28,10 @@ const (
 	noticePasswordChanged = "password-changed"
 )
 
-// signedOutQuery marks the page a sign-out leads to. Sign-out cannot use
-// the cookie: it answers with Clear-Site-Data: "cookies", which makes the
-// browser drop every cookie of the site, including one set in the same
-// answer. The query shows its notice only to a visitor who is indeed
-// signed out, so a link carrying it cannot make the page say anything false.
+// signedOutQuery marks the page a sign-out leads to. It needs no cookie, so
+// it holds whatever Clear-Site-Data the sign-out sends, and it shows its
+// notice only to a visitor who is indeed signed out, so a link carrying it
+// cannot make the page say anything false.
 const signedOutQuery = "signed-out"
 
 // maxNoticeArg bounds the argument of a notice.

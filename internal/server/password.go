@@ -46,14 +46,16 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Guessing the current password from a hijacked session counts against
-	// the same limits as signing in.
-	acct, addr := a.loginCounters(r, info.Name)
-	if ref, err := a.Throttle.Take(r.Context(), acct, addr); err != nil {
+	// Wrong current passwords count against this session's own budget: a
+	// hijacked session gets only so many guesses, and the lock strangers
+	// put on the account never stops the owner's session (B4).
+	budget := a.passwordCounters(r, info)
+	taken, err := a.Throttle.Take(r.Context(), budget...)
+	if err != nil {
 		a.unavailable(w, r, err)
 		return
-	} else if ref != nil {
-		a.throttled(w, r, "password_change", ref, info.UserID, acct.Key)
+	} else if taken.Refused != nil {
+		a.throttled(w, r, "password_change", taken.Refused, info.UserID, "", "password", "Change Password", &formView{})
 		return
 	}
 	u, err := a.Users.ByID(r.Context(), info.UserID)
@@ -67,16 +69,20 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.audit(r, "password_change", "failure", u.ID)
 		a.record(r, u.ID, activity.PasswordChangeFailed)
 		f.Fields["current_password"] = "That is not your current password."
-		a.formError(w, r, "password", "Change Password", http.StatusUnauthorized, f, "Your password was not changed.")
+		msg := "Your password was not changed."
+		if warning := a.attemptsLeft(taken.Left); warning != "" {
+			msg += " " + warning
+		}
+		a.formError(w, r, "password", "Change Password", http.StatusUnauthorized, f, msg)
 		return
 	} else if err != nil {
-		if err := a.Throttle.Refund(r.Context(), acct, addr); err != nil {
+		if err := a.Throttle.Refund(r.Context(), budget...); err != nil {
 			a.logger(r).Warn("refund throttle", "err", err)
 		}
 		a.unavailable(w, r, err)
 		return
 	}
-	if err := a.Throttle.Succeeded(r.Context(), acct, addr); err != nil {
+	if err := a.Throttle.Succeeded(r.Context(), budget[0], budget[1:]...); err != nil {
 		a.logger(r).Warn("reset throttle", "user_id", u.ID, "err", err)
 	}
 
@@ -108,11 +114,12 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.logger(r).Warn("password change notice not queued", "user_id", u.ID, "err", err)
 	}
 	u.PasswordHash, u.Epoch = hash, epoch
-	if !a.startSession(w, r, u, info.Remember) {
+	devToken, ok := a.startSession(w, r, u, info.Remember)
+	if !ok {
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": n})
+		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": n, "device_token": devToken})
 		return
 	}
 	a.setNotice(w, r, noticePasswordChanged, "")

@@ -74,11 +74,11 @@ func (a *app) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := throttle.Counter{Scope: "reset_client", Key: throttle.AddressKey(a.ClientAddr(r)), Limit: a.Limits.ResetClients, Window: a.Limits.Window}
-	if ref, err := a.Throttle.Take(r.Context(), client); err != nil {
+	if taken, err := a.Throttle.Take(r.Context(), client); err != nil {
 		a.unavailable(w, r, err)
 		return
-	} else if ref != nil {
-		a.throttled(w, r, "password_reset_request", ref, 0, "")
+	} else if taken.Refused != nil {
+		a.throttled(w, r, "password_reset_request", taken.Refused, 0, "", "forgot", "Forgot Password", view)
 		return
 	}
 	u, err := a.Users.ByLogin(r.Context(), login)
@@ -88,7 +88,7 @@ func (a *app) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target, acct := a.resetCounters(login, u, found)
-	ref, err := a.Throttle.Take(r.Context(), target, acct)
+	taken, err := a.Throttle.Take(r.Context(), target, acct)
 	if err != nil {
 		a.unavailable(w, r, err)
 		return
@@ -97,7 +97,7 @@ func (a *app) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !found:
 		outcome = "unknown"
-	case ref != nil:
+	case taken.Refused != nil:
 		uid, outcome = 0, "throttled"
 	}
 	if err := a.Mail.ResetPassword(r.Context(), uid); errors.Is(err, mail.ErrFull) {
@@ -107,8 +107,8 @@ func (a *app) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	attrs := []slog.Attr{}
-	if ref != nil {
-		attrs = append(attrs, slog.String("scope", ref.Scope))
+	if taken.Refused != nil {
+		attrs = append(attrs, slog.String("scope", taken.Refused.Scope))
 	}
 	a.audit(r, "password_reset_request", outcome, u.ID, attrs...)
 	if wantsJSON(r) {
@@ -242,12 +242,13 @@ func (a *app) handleResetSubmit(w http.ResponseWriter, r *http.Request) {
 // the seam for the second factor (issue 10): an account that has one must
 // be sent through it here, not signed in by the mailbox alone.
 func (a *app) signInAfterReset(w http.ResponseWriter, r *http.Request, u user.User, ended int) {
-	if !a.startSession(w, r, u, false) {
+	devToken, ok := a.startSession(w, r, u, false)
+	if !ok {
 		return
 	}
 	if wantsJSON(r) {
 		info, _ := a.Sessions.Current(r.Context())
-		writeJSON(w, http.StatusOK, map[string]any{"password_reset": true, "sessions_ended": ended, "user": userJSON(info)})
+		writeJSON(w, http.StatusOK, map[string]any{"password_reset": true, "sessions_ended": ended, "user": userJSON(info), "device_token": devToken})
 		return
 	}
 	http.Redirect(w, r, "/account", http.StatusSeeOther)

@@ -48,9 +48,9 @@ func (a *app) routes() (http.Handler, error) {
 	r.Post("/email/verify", a.handleVerifySubmit)
 	r.Get("/healthz", a.handleHealth)
 	r.Get("/readyz", a.handleReady)
-	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.cacheStatic(http.FileServerFS(static))))
+	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.staticFiles(static)))
 	// Browsers ask for /favicon.ico whatever the page says.
-	r.Method(http.MethodGet, "/favicon.ico", a.cacheStatic(http.FileServerFS(static)))
+	r.Method(http.MethodGet, "/favicon.ico", http.StripPrefix("/", a.staticFiles(static)))
 
 	// Signed in only.
 	r.Group(func(r chi.Router) {

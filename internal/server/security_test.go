@@ -181,22 +181,39 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	}
 }
 
-// H3: with HSTS configured, every response says so, signed in or not.
+// H3: with HSTS configured, every response says so, signed in or not;
+// includeSubDomains and preload are separate choices, off unless asked for
+// (includeSubDomains commits every subdomain to HTTPS, preload the domain to
+// browsers' built-in lists).
 func TestHSTSWhenConfigured(t *testing.T) {
-	ts := newTestServer(t, func(o *testOptions) { o.hsts = 31536000 })
-	c := ts.signedIn(t, "alice", "password one")
-	for _, path := range []string{"/", "/login", "/account", "/api/me", "/nope", "/static/style.css"} {
-		if got := c.get(path).Header.Get("Strict-Transport-Security"); got != "max-age=31536000; includeSubDomains" {
-			t.Errorf("%s: Strict-Transport-Security %q", path, got)
-		}
-	}
-	if got := ts.client(t).postForm("/login", nil).Header.Get("Strict-Transport-Security"); got == "" {
-		t.Error("an error answer lacks Strict-Transport-Security")
+	for _, tc := range []struct {
+		name                string
+		subdomains, preload bool
+		want                string
+	}{
+		{"max-age only", false, false, "max-age=31536000"},
+		{"includeSubDomains", true, false, "max-age=31536000; includeSubDomains"},
+		{"preload", true, true, "max-age=31536000; includeSubDomains; preload"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, func(o *testOptions) {
+				o.hsts, o.hstsSubdomains, o.hstsPreload = 31536000, tc.subdomains, tc.preload
+			})
+			c := ts.signedIn(t, "alice", "password one")
+			for _, path := range []string{"/", "/login", "/account", "/api/me", "/nope", "/static/style.css"} {
+				if got := c.get(path).Header.Get("Strict-Transport-Security"); got != tc.want {
+					t.Errorf("%s: Strict-Transport-Security %q, want %q", path, got, tc.want)
+				}
+			}
+			if got := ts.client(t).postForm("/login", nil).Header.Get("Strict-Transport-Security"); got != tc.want {
+				t.Errorf("an error answer has Strict-Transport-Security %q", got)
+			}
+		})
 	}
 }
 
 func TestPanicBecomes500(t *testing.T) {
-	a := &app{Config: Config{Log: slog.New(slog.DiscardHandler), ClientAddr: clientip.Peer}, ids: &requestIDs{}}
+	a := &app{Config: Config{Log: slog.New(slog.DiscardHandler), ClientAddr: clientip.Peer}}
 	h := a.logRequests(a.recoverPanic(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic("boom")
 	})))
@@ -218,9 +235,9 @@ var publicRoutes = map[string]bool{
 
 func TestEveryRouteIsPublicOrProtected(t *testing.T) {
 	ts := newTestServer(t)
-	router, ok := ts.Config.Handler.(chi.Routes)
+	router, ok := ts.srv.Handler.(chi.Routes)
 	if !ok {
-		t.Fatalf("handler is %T, want a chi router", ts.Config.Handler)
+		t.Fatalf("handler is %T, want a chi router", ts.srv.Handler)
 	}
 	seen := 0
 	err := chi.Walk(router, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

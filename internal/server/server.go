@@ -3,11 +3,13 @@
 package server
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -15,6 +17,7 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/emailtoken"
+	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
@@ -65,6 +68,15 @@ type Config struct {
 	Mail      *notice.Mailer
 	Tokens    *emailtoken.Store
 	Passwords *pwnlist.Checker
+
+	// Devices issues and checks device tokens: a sign-in from a device that
+	// signed in to the account before counts against that device's own
+	// budget, not the account's lock that strangers can trip.
+	Devices *device.Tokens
+	// HSTSIncludeSubdomains and HSTSPreload add those directives to
+	// Strict-Transport-Security (when HSTSMaxAge is positive).
+	HSTSIncludeSubdomains bool
+	HSTSPreload           bool
 }
 
 // Limits bound attempts per throttle window; zero disables a limit.
@@ -77,21 +89,41 @@ type Limits struct {
 	// ResetClients bounds reset requests per client address (429).
 	ResetRequests int
 	ResetClients  int
-	Window        time.Duration
+	// DeviceFailures bounds failed sign-ins per device token, and wrong
+	// current passwords per signed-in session: the budgets of clients that
+	// have proved themselves, which strangers cannot use up.
+	DeviceFailures int
+	Window         time.Duration
 }
 
 // app carries the dependencies of every handler.
 type app struct {
 	Config
 	pages map[string]*template.Template
-	ids   *requestIDs
+	// events records activity off the request path.
+	events *activity.Writer
+	hsts   string // the Strict-Transport-Security value, or ""
 }
 
+// Server is the handler with every route and middleware in place. Close it
+// after the HTTP server has shut down: it writes the activity events still
+// queued.
+type Server struct {
+	http.Handler
+	events *activity.Writer
+}
+
+// Close waits until the queued activity events are written, or ctx ends.
+func (s *Server) Close(ctx context.Context) error { return s.events.Close(ctx) }
+
+// activityQueue is how many activity events may wait to be written.
+const activityQueue = 4096
+
 // New returns the server's handler with every route and middleware in place.
-func New(cfg Config) (http.Handler, error) {
+func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Hasher == nil ||
 		cfg.Activity == nil || cfg.Throttle == nil || cfg.DB == nil || cfg.Redis == nil ||
-		cfg.Mail == nil || cfg.Tokens == nil || cfg.Passwords == nil {
+		cfg.Mail == nil || cfg.Tokens == nil || cfg.Passwords == nil || cfg.Devices == nil {
 		return nil, errors.New("server: every dependency must be set")
 	}
 	if cfg.ClientAddr == nil {
@@ -107,10 +139,33 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	ids, err := newRequestIDs()
+	a := &app{Config: cfg, pages: pages, hsts: hstsHeader(cfg)}
+	h, err := a.routes()
 	if err != nil {
 		return nil, err
 	}
-	a := &app{Config: cfg, pages: pages, ids: ids}
-	return a.routes()
+	users := cfg.Users
+	a.events = activity.NewWriter(cfg.Activity, func(ctx context.Context, name string) (int64, error) {
+		u, err := users.ByName(ctx, name)
+		if errors.Is(err, user.ErrNotFound) {
+			return 0, nil
+		}
+		return u.ID, err
+	}, cfg.Log, activityQueue)
+	return &Server{Handler: h, events: a.events}, nil
+}
+
+// hstsHeader is the Strict-Transport-Security value cfg asks for.
+func hstsHeader(cfg Config) string {
+	if cfg.HSTSMaxAge <= 0 {
+		return ""
+	}
+	v := "max-age=" + strconv.Itoa(cfg.HSTSMaxAge)
+	if cfg.HSTSIncludeSubdomains {
+		v += "; includeSubDomains"
+	}
+	if cfg.HSTSPreload {
+		v += "; preload"
+	}
+	return v
 }

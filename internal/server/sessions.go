@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -119,20 +120,35 @@ func (a *app) handleRevokeOthers(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/account/sessions", http.StatusSeeOther)
 }
 
-// activityJSON is the JSON form of one activity event.
+// activityJSON is the JSON form of one activity event. Count and FirstAt
+// describe a collapsed run of failures: how many, and since when (at is the
+// latest).
 type activityJSON struct {
 	At         time.Time     `json:"at"`
 	Kind       activity.Kind `json:"kind"`
 	ClientAddr string        `json:"client_addr"`
 	UserAgent  string        `json:"user_agent"`
+	Count      int64         `json:"count"`
+	FirstAt    *time.Time    `json:"first_at,omitempty"`
 }
 
 // activityShown is how many recent events the activity page shows.
 const activityShown = 50
 
+// activityFlushWait bounds how long the activity page waits for queued
+// events (behind a flood, say) before it shows what is written.
+const activityFlushWait = 2 * time.Second
+
 // handleActivity shows the user's recent security events.
 func (a *app) handleActivity(w http.ResponseWriter, r *http.Request) {
 	info, _ := a.Sessions.Current(r.Context())
+	// Events are written in the background: wait (briefly) for those
+	// already queued, so that the page shows what just happened.
+	ctx, cancel := context.WithTimeout(r.Context(), activityFlushWait)
+	if err := a.events.Flush(ctx); err != nil {
+		a.logger(r).Warn("activity page: queued events not yet written", "err", err)
+	}
+	cancel()
 	events, err := a.Activity.List(r.Context(), info.UserID, activityShown)
 	if err != nil {
 		a.unavailable(w, r, err)
@@ -141,7 +157,12 @@ func (a *app) handleActivity(w http.ResponseWriter, r *http.Request) {
 	if wantsJSON(r) {
 		out := make([]activityJSON, 0, len(events))
 		for _, e := range events {
-			out = append(out, activityJSON{At: e.At.UTC(), Kind: e.Kind, ClientAddr: e.ClientAddr, UserAgent: e.UserAgent})
+			j := activityJSON{At: e.At.UTC(), Kind: e.Kind, ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Count: max(e.Count, 1)}
+			if !e.First.IsZero() {
+				first := e.First.UTC()
+				j.FirstAt = &first
+			}
+			out = append(out, j)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"activity": out})
 		return

@@ -19,7 +19,7 @@ func FuzzRequestToken(f *testing.F) {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Cookie", CookieName+"="+cookie)
 		r.Header.Set("Authorization", auth)
-		for _, tok := range []string{requestToken(r), validToken(cookie), validToken(auth)} {
+		for _, tok := range []string{requestToken(r, CookieName), validToken(cookie), validToken(auth)} {
 			if tok == "" {
 				continue
 			}

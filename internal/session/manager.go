@@ -69,6 +69,10 @@ type Config struct {
 	CookieSecure bool
 	// CookieDomain sets the cookie's Domain attribute; empty means host-only.
 	CookieDomain string
+	// CookieName names the cookie; empty means CookieName. A name with the
+	// "__Host-" prefix makes browsers refuse the cookie unless it is
+	// Secure, host-only and for Path=/, so no sibling subdomain can plant one.
+	CookieName string
 	// KeyPrefix prefixes every Redis key, e.g. "authd:session:".
 	KeyPrefix string
 	// ClientAddr returns a request's client address, shown in session
@@ -335,7 +339,7 @@ func earliest(a, b time.Time) time.Time {
 // remembered session's cookie outlives the browser.
 func (m *Manager) writeCookie(w http.ResponseWriter, token string, expires time.Time, persistent bool) {
 	c := &http.Cookie{
-		Name:     CookieName,
+		Name:     m.CookieName(),
 		Value:    token,
 		Path:     "/",
 		Domain:   m.cfg.CookieDomain,

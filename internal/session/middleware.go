@@ -23,7 +23,7 @@ const tokenLen = 43
 func (m *Manager) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie, Authorization")
-		token := requestToken(r)
+		token := requestToken(r, m.CookieName())
 		st := &state{}
 		ctx := context.WithValue(r.Context(), stateKey{}, st)
 
@@ -124,12 +124,20 @@ func (m *Manager) endReason(ctx context.Context, token string) EndReason {
 	return why
 }
 
-// requestToken returns the session token from the cookie, or else from an
-// Authorization: Bearer header, if it is well formed. Anything else is
-// ignored, so malformed input never reaches Redis. A token in the URL is
-// never accepted.
-func requestToken(r *http.Request) string {
-	if c, err := r.Cookie(CookieName); err == nil {
+// requestToken returns the session token from the cookie named name, or
+// else from an Authorization: Bearer header, if it is well formed. Anything
+// else is ignored, so malformed input never reaches Redis. A token in the
+// URL is never accepted. More than one such cookie is ambiguous (someone who
+// can set cookies for this host, a sibling subdomain say, may have planted
+// one for a longer path, which browsers send first), so neither is used and
+// the request is signed out.
+func requestToken(r *http.Request, name string) string {
+	cookies := r.CookiesNamed(name)
+	if len(cookies) > 1 {
+		return ""
+	}
+	if len(cookies) == 1 {
+		c := cookies[0]
 		if tok := validToken(c.Value); tok != "" {
 			return tok
 		}

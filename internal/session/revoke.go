@@ -117,10 +117,12 @@ func (m *Manager) RevokeAll(ctx context.Context, userID, epoch int64, why EndRea
 func (m *Manager) CanRemember() bool { return m.cfg.RememberLifetime > 0 }
 
 // ClearCookie tells the browser to drop the session cookie and whatever the
-// site stored, for a request whose session has just been ended.
+// site stored, for a request whose session has just been ended. Not
+// "cookies": that would also drop the device cookie, which must outlive
+// sign-out so that the device stays known (package device).
 func (m *Manager) ClearCookie(w http.ResponseWriter) {
 	m.writeCookie(w, "", time.Time{}, false)
-	w.Header().Set("Clear-Site-Data", `"cookies", "storage"`)
+	w.Header().Set("Clear-Site-Data", `"storage"`)
 }
 
 // token returns the token of ctx's session, if ctx went through Middleware.

@@ -8,7 +8,13 @@
 // sign-in resets the account's counter and gives back its slot in the
 // address's counter, so only failures accumulate; counters expire a window
 // after their first attempt, so a limit can delay a real user but never
-// lock them out for good.
+// lock them out for good. Take also says how many attempts are left, so
+// that a user can be warned before a lock.
+//
+// Which counters an attempt counts against is the caller's choice: the
+// server counts a stranger's sign-in per account and per address, and a
+// known device's (package device) or a signed-in session's against its own
+// budget only, so that strangers cannot lock the owner out.
 package throttle
 
 import (
@@ -48,6 +54,15 @@ type Refused struct {
 	RetryAfter time.Duration
 }
 
+// Taken is the outcome of Take.
+type Taken struct {
+	// Refused is set when a counter was at its limit; nothing was counted.
+	Refused *Refused
+	// Left is how many more attempts the tightest counter allows after
+	// this one, or -1 when no counter applies.
+	Left int
+}
+
 // Limiter counts attempts in Redis under a key prefix.
 type Limiter struct {
 	pool   *redis.Pool
@@ -60,8 +75,9 @@ func New(pool *redis.Pool, prefix string) *Limiter {
 }
 
 // takeScript: KEYS are the counters, ARGV their limits then their windows
-// in ms. Returns 0 when the attempt was counted everywhere, else the index
-// (1-based) of the first counter at its limit and its remaining ms.
+// in ms. Returns {0, attempts left on the tightest counter} when the attempt
+// was counted everywhere, else the index (1-based) of the first counter at
+// its limit and its remaining ms.
 var takeScript = redis.NewScript(-1, `
 local n = #KEYS
 for i = 1, n do
@@ -75,18 +91,26 @@ for i = 1, n do
     return {i, ttl}
   end
 end
+local left = -1
 for i = 1, n do
-  if tonumber(ARGV[i]) > 0 and redis.call('INCR', KEYS[i]) == 1 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[n + i])
+  local limit = tonumber(ARGV[i])
+  if limit > 0 then
+    local count = redis.call('INCR', KEYS[i])
+    if count == 1 then
+      redis.call('PEXPIRE', KEYS[i], ARGV[n + i])
+    end
+    if left < 0 or limit - count < left then
+      left = limit - count
+    end
   end
 end
-return {0, 0}
+return {0, left}
 `)
 
-// Take reserves one attempt against every counter, atomically. It returns
-// nil when the attempt may proceed, and the refusing counter otherwise
-// (nothing is counted then).
-func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, error) {
+// Take reserves one attempt against every counter, atomically. When a
+// counter is at its limit, nothing is counted and Taken.Refused says which;
+// otherwise Taken.Left says how many attempts remain.
+func (l *Limiter) Take(ctx context.Context, counters ...Counter) (Taken, error) {
 	var active []Counter
 	for _, c := range counters {
 		if c.Limit > 0 {
@@ -94,7 +118,7 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, erro
 		}
 	}
 	if len(active) == 0 {
-		return nil, nil
+		return Taken{Left: -1}, nil
 	}
 	args := make([]any, 0, 1+3*len(active))
 	args = append(args, len(active))
@@ -109,21 +133,21 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (*Refused, erro
 	}
 	conn, err := l.pool.GetContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return Taken{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer conn.Close()
 	reply, err := redis.Int64s(redispool.DoScript(ctx, conn, takeScript, args...))
-	if err == nil && len(reply) != 2 {
+	if err == nil && (len(reply) != 2 || reply[0] < 0 || reply[0] > int64(len(active))) {
 		err = fmt.Errorf("unexpected reply %v", reply)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: take: %w", ErrUnavailable, err)
+		return Taken{}, fmt.Errorf("%w: take: %w", ErrUnavailable, err)
 	}
 	if reply[0] == 0 {
-		return nil, nil
+		return Taken{Left: int(reply[1])}, nil
 	}
 	c := active[reply[0]-1]
-	return &Refused{Scope: c.Scope, RetryAfter: time.Duration(reply[1]) * time.Millisecond}, nil
+	return Taken{Refused: &Refused{Scope: c.Scope, RetryAfter: time.Duration(reply[1]) * time.Millisecond}}, nil
 }
 
 // settleScript: ARGV[1] keys (from the first) are reset, the others are
@@ -140,11 +164,11 @@ return 0
 `)
 
 // Succeeded records that an attempt reserved with Take succeeded: the reset
-// counter starts again from zero (the account: a success proves the owner),
-// and the refund counter gets its slot back (the address: other people may
-// share it, and only failures should count).
-func (l *Limiter) Succeeded(ctx context.Context, reset, refund Counter) error {
-	return l.settle(ctx, []Counter{reset}, []Counter{refund})
+// counter starts again from zero (the account, or the device: a success
+// proves the owner), and the refund counters get their slot back (the
+// address: other people may share it, and only failures should count).
+func (l *Limiter) Succeeded(ctx context.Context, reset Counter, refund ...Counter) error {
+	return l.settle(ctx, []Counter{reset}, refund)
 }
 
 // Refund gives back the slots an attempt reserved with Take when the

@@ -23,7 +23,8 @@ func TestTakeNeverExceedsLimitUnderRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 64 {
 		wg.Go(func() {
-			ref, err := l.Take(t.Context(), acct, addr)
+			tk, err := l.Take(t.Context(), acct, addr)
+			ref := tk.Refused
 			switch {
 			case err != nil:
 				t.Error(err)
@@ -57,11 +58,11 @@ func TestSuccessResetsAccountAndRefundsAddress(t *testing.T) {
 	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 3, Window: time.Minute}
 	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 10, Window: time.Minute}
 	for range 3 {
-		if ref, err := l.Take(t.Context(), acct, addr); ref != nil || err != nil {
-			t.Fatalf("Take = %+v, %v", ref, err)
+		if tk, err := l.Take(t.Context(), acct, addr); tk.Refused != nil || err != nil {
+			t.Fatalf("Take = %+v, %v", tk, err)
 		}
 	}
-	if ref, _ := l.Take(t.Context(), acct, addr); ref == nil {
+	if tk, _ := l.Take(t.Context(), acct, addr); tk.Refused == nil {
 		t.Fatal("fourth attempt allowed")
 	}
 	if err := l.Succeeded(t.Context(), acct, addr); err != nil {
@@ -74,8 +75,8 @@ func TestSuccessResetsAccountAndRefundsAddress(t *testing.T) {
 	if n, _ := redis.Int(c.Do("GET", "t:address:a")); n != 2 {
 		t.Errorf("address counter after a success = %d, want 2", n)
 	}
-	if ref, _ := l.Take(t.Context(), acct, addr); ref != nil {
-		t.Errorf("attempt after a success refused: %+v", ref)
+	if tk, _ := l.Take(t.Context(), acct, addr); tk.Refused != nil {
+		t.Errorf("attempt after a success refused: %+v", tk.Refused)
 	}
 }
 
@@ -83,16 +84,16 @@ func TestLimitExpires(t *testing.T) {
 	r := testenv.StartRedis(t)
 	l := throttle.New(r.Pool(t), "t:")
 	c := throttle.Counter{Scope: "account", Key: "k", Limit: 1, Window: 300 * time.Millisecond}
-	if ref, _ := l.Take(t.Context(), c); ref != nil {
+	if tk, _ := l.Take(t.Context(), c); tk.Refused != nil {
 		t.Fatal("first attempt refused")
 	}
-	ref, _ := l.Take(t.Context(), c)
-	if ref == nil {
+	tk, _ := l.Take(t.Context(), c)
+	if tk.Refused == nil {
 		t.Fatal("second attempt allowed")
 	}
-	time.Sleep(ref.RetryAfter + 50*time.Millisecond)
-	if ref, _ := l.Take(t.Context(), c); ref != nil {
-		t.Errorf("attempt after the window refused: %+v", ref)
+	time.Sleep(tk.Refused.RetryAfter + 50*time.Millisecond)
+	if tk, _ := l.Take(t.Context(), c); tk.Refused != nil {
+		t.Errorf("attempt after the window refused: %+v", tk.Refused)
 	}
 }
 
@@ -101,8 +102,8 @@ func TestDisabledCountersAndRedisDown(t *testing.T) {
 	l := throttle.New(r.Pool(t), "t:")
 	off := throttle.Counter{Scope: "account", Key: "k", Limit: 0, Window: time.Minute}
 	for range 10 {
-		if ref, err := l.Take(t.Context(), off); ref != nil || err != nil {
-			t.Fatalf("disabled counter: %+v, %v", ref, err)
+		if tk, err := l.Take(t.Context(), off); tk.Refused != nil || tk.Left != -1 || err != nil {
+			t.Fatalf("disabled counter: %+v, %v", tk, err)
 		}
 	}
 	r.Stop(t)
@@ -138,8 +139,8 @@ func TestRefundGivesSlotsBack(t *testing.T) {
 	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 2, Window: time.Minute}
 	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 10, Window: time.Minute}
 	for range 2 {
-		if ref, err := l.Take(t.Context(), acct, addr); ref != nil || err != nil {
-			t.Fatalf("Take = %+v, %v", ref, err)
+		if tk, err := l.Take(t.Context(), acct, addr); tk.Refused != nil || err != nil {
+			t.Fatalf("Take = %+v, %v", tk, err)
 		}
 	}
 	if err := l.Refund(t.Context(), acct, addr); err != nil {
@@ -151,8 +152,8 @@ func TestRefundGivesSlotsBack(t *testing.T) {
 			t.Errorf("%s = %d after a refund, want %d", key, n, want)
 		}
 	}
-	if ref, _ := l.Take(t.Context(), acct, addr); ref != nil {
-		t.Errorf("attempt after a refund refused: %+v", ref)
+	if tk, _ := l.Take(t.Context(), acct, addr); tk.Refused != nil {
+		t.Errorf("attempt after a refund refused: %+v", tk.Refused)
 	}
 	// Refunds never go below zero.
 	for range 5 {
@@ -160,5 +161,49 @@ func TestRefundGivesSlotsBack(t *testing.T) {
 	}
 	if n, _ := redis.Int(c.Do("GET", "t:account:k")); n != 0 {
 		t.Errorf("account counter after many refunds = %d, want 0", n)
+	}
+}
+
+// Take says how many attempts the tightest counter has left, the same
+// whatever the key (an account that exists or not), and Succeeded resets
+// only the counter it is given.
+func TestLeftAndOwnBudgets(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := throttle.New(r.Pool(t), "t:")
+	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 3, Window: time.Minute}
+	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 5, Window: time.Minute}
+	dev := throttle.Counter{Scope: "device", Key: "d", Limit: 2, Window: time.Minute}
+	for i, want := range []int{2, 1, 0} {
+		tk, err := l.Take(t.Context(), acct, addr)
+		if err != nil || tk.Refused != nil || tk.Left != want {
+			t.Fatalf("attempt %d: %+v, %v; want %d left", i+1, tk, err, want)
+		}
+	}
+	if tk, _ := l.Take(t.Context(), acct, addr); tk.Refused == nil || tk.Refused.Scope != "account" {
+		t.Fatalf("fourth attempt: %+v, want refused by the account", tk)
+	}
+	// The device's own budget is untouched by the account's lock.
+	for i, want := range []int{1, 0} {
+		if tk, _ := l.Take(t.Context(), dev); tk.Refused != nil || tk.Left != want {
+			t.Fatalf("device attempt %d: %+v, want %d left", i+1, tk, want)
+		}
+	}
+	if tk, _ := l.Take(t.Context(), dev); tk.Refused == nil || tk.Refused.Scope != "device" {
+		t.Fatalf("third device attempt: %+v, want refused", tk)
+	}
+	// A device's success resets the device alone: the account stays locked.
+	if err := l.Succeeded(t.Context(), dev); err != nil {
+		t.Fatal(err)
+	}
+	if tk, _ := l.Take(t.Context(), dev); tk.Refused != nil {
+		t.Fatalf("device after its success: %+v", tk)
+	}
+	if tk, _ := l.Take(t.Context(), acct, addr); tk.Refused == nil {
+		t.Fatal("a device's success unlocked the account for strangers")
+	}
+	// Left is the tightest counter's.
+	other := throttle.Counter{Scope: "account", Key: "other", Limit: 3, Window: time.Minute}
+	if tk, _ := l.Take(t.Context(), other, addr); tk.Left != 1 {
+		t.Fatalf("left %d, want the address's 1 (5 minus its 4 attempts)", tk.Left)
 	}
 }
