@@ -297,13 +297,15 @@ func (p *Page) Press(keys string) {
 // "a:Link text", or "body".
 func (p *Page) Focused() string {
 	p.t.Helper()
-	return Eval[string](p, `(() => {
+	// Chromium applies autofocus in a rendering update after the load, not
+	// during it: two animation frames later it has, however slow the machine.
+	return run(p, chromedp.Evaluate[string](`new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => {
 		const e = document.activeElement;
-		if (!e || e === document.body) return "body";
-		if (e.id) return "#" + e.id;
-		if (e.name) return e.tagName.toLowerCase() + "[name=" + e.name + "]";
-		return e.tagName.toLowerCase() + ":" + e.textContent.trim();
-	})()`)
+		if (!e || e === document.body) return done("body");
+		if (e.id) return done("#" + e.id);
+		if (e.name) return done(e.tagName.toLowerCase() + "[name=" + e.name + "]");
+		done(e.tagName.toLowerCase() + ":" + e.textContent.trim());
+	})))`, chromedp.EvalAwaitPromise))
 }
 
 // Text returns the visible text of the first element matching the CSS

@@ -21,9 +21,9 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/database"
+	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/emailtoken"
 	"github.com/sessionauth/authd/internal/mail"
-	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
@@ -50,9 +50,9 @@ type testServer struct {
 	metrics *metrics.Metrics
 	// Mail: the outbox and what composes its jobs (no worker unless a
 	// test starts one with startMail).
-	outbox *mail.Outbox
-	mailer *notice.Mailer
-	tokens *emailtoken.Store
+	outbox  *mail.Outbox
+	mailer  *notice.Mailer
+	tokens  *emailtoken.Store
 	srv     *Server
 	devices *device.Tokens
 }

@@ -16,8 +16,8 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
-	"github.com/sessionauth/authd/internal/emailtoken"
 	"github.com/sessionauth/authd/internal/device"
+	"github.com/sessionauth/authd/internal/emailtoken"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
