@@ -36,6 +36,7 @@ fuzz: ## fuzz the parsers that face users, FUZZTIME (default 30s) each
 	go test -run='^$$' -fuzz='^FuzzDecodeCredentials$$' -fuzztime=$(FUZZTIME) ./internal/server
 	go test -run='^$$' -fuzz='^FuzzRequestToken$$' -fuzztime=$(FUZZTIME) ./internal/session
 	go test -run='^$$' -fuzz='^FuzzCodecDecode$$' -fuzztime=$(FUZZTIME) ./internal/session
+	go test -run='^$$' -fuzz='^FuzzTarget$$' -fuzztime=$(FUZZTIME) ./internal/forwardauth
 
 # Checks the pid still names a redis-server: a stale file must not kill
 # whatever process reused the number.

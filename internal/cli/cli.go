@@ -36,6 +36,14 @@ Usage:
   authd session revoke NAME ID end one session (ID from "session list")
   authd session revoke NAME --all
                                end every session of a user
+  authd group add NAME         create a group (for access rules: "group:NAME")
+  authd group list             list groups and how many members each has
+  authd user groups NAME [+GROUP|-GROUP ...]
+                               show a user's groups, adding and removing some
+  authd rules check FILE       validate an access rules file
+  authd rules explain URL USER [METHOD]
+                               say what forward auth answers USER ("-": signed
+                               out) for URL, with ACCESS_RULES_FILE
 
 Every flag can also be set in the environment; run "authd serve -h" to see them.
 `
@@ -59,6 +67,10 @@ func Run(ctx context.Context, env Env) error {
 		return userCommand(ctx, env, args)
 	case "session":
 		return sessionCommand(ctx, env, args)
+	case "group":
+		return groupCommand(ctx, env, args)
+	case "rules":
+		return rulesCommand(ctx, env, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil

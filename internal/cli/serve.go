@@ -17,6 +17,7 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/device"
+	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
@@ -98,6 +99,14 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	groups := group.NewStore(db)
+	guard, err := newGuard(cfg, groups, log)
+	if err != nil {
+		return err
+	}
+	if cfg.AccessRulesFile != "" {
+		reloadRulesOnHUP(ctx, cfg.AccessRulesFile, guard, log)
+	}
 	m := metrics.New()
 	m.RegisterPool(pool)
 	users := user.NewStore(db)
@@ -109,6 +118,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 		Mail:       mails.mailer,
 		Tokens:     mails.tokens,
 		Passwords:  mails.passwords,
+		Groups:     groups,
+		Forward:    guard,
 		Metrics:    m,
 		Log:        log,
 		Users:      users,

@@ -63,6 +63,9 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 		return errUsage
 	}
 	sub, rest := args[0], args[1:]
+	if sub == "groups" {
+		return userGroups(ctx, env, rest)
+	}
 	var name string
 	if sub == "add" || sub == "passwd" {
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/forwardauth"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/secret"
@@ -63,8 +64,10 @@ type Config struct {
 	LogFormat string
 	LogLevel  string
 
-	// PublicURL starts every link in mail; empty means http://Addr (for
-	// development only: it is required with SMTPHost).
+	// PublicURL is authd's address as users reach it: every link in mail
+	// starts with it, and forward auth sends signed-out browsers to its
+	// /login. Empty means http://Addr (for development only: it is
+	// required with SMTPHost).
 	PublicURL string
 	// SMTP delivery; without SMTPHost, mail goes to the log or MailDir.
 	SMTPHost     string
@@ -102,6 +105,11 @@ type Config struct {
 	ThrottleDeviceFailures int
 	// DeviceTokenLifetime is how long a device token is honoured.
 	DeviceTokenLifetime time.Duration
+	// Forward authentication.
+	AccessRulesFile string
+	ReturnOrigins   []string
+	GroupsRefresh   time.Duration
+	IdentityHeaders forwardauth.Headers
 }
 
 // PublicBase is PublicURL, or, when it is empty, this server's own address
@@ -187,7 +195,14 @@ func settings() []setting {
 		{"max-body-bytes", "MAX_BODY_BYTES", "65536", "largest request body accepted", int64v(func(c *Config) *int64 { return &c.MaxBodyBytes })},
 		{"log-format", "LOG_FORMAT", "text", "log format: text or json", str(func(c *Config) *string { return &c.LogFormat })},
 		{"log-level", "LOG_LEVEL", "info", "log level: debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
-		{"public-url", "PUBLIC_URL", "", "this site's address as users reach it, e.g. https://auth.example.com: every link in mail starts with it, never with a request's Host (required with SMTP_HOST; empty: http://LISTEN_ADDR)", str(func(c *Config) *string { return &c.PublicURL })},
+		{"public-url", "PUBLIC_URL", "", "authd's address as users reach it, e.g. https://auth.example.com: every link in mail starts with it, never with a request's Host, and forward auth sends signed-out browsers to its /login (required with SMTP_HOST; empty: http://LISTEN_ADDR)", str(func(c *Config) *string { return &c.PublicURL })},
+		{"access-rules-file", "ACCESS_RULES_FILE", "", "YAML file of forward-auth access rules, reloaded on SIGHUP (empty: every signed-in user may reach every app)", str(func(c *Config) *string { return &c.AccessRulesFile })},
+		{"return-origins", "RETURN_ORIGINS", "", "comma-separated origins (https://app.example.org, https://*.example.org) a sign-in may return to, besides PUBLIC_URL and COOKIE_DOMAIN with the hosts below it", list(func(c *Config) *[]string { return &c.ReturnOrigins })},
+		{"groups-refresh-interval", "GROUPS_REFRESH_INTERVAL", "1m", "how long forward auth keeps a user's groups in memory; a change of groups applies within it (0: read on every request)", duration(func(c *Config) *time.Duration { return &c.GroupsRefresh })},
+		{"user-header", "FORWARD_AUTH_USER_HEADER", forwardauth.DefaultHeaders.User, "forward-auth answer header with the user name", str(func(c *Config) *string { return &c.IdentityHeaders.User })},
+		{"name-header", "FORWARD_AUTH_NAME_HEADER", forwardauth.DefaultHeaders.Name, "forward-auth answer header with the display name", str(func(c *Config) *string { return &c.IdentityHeaders.Name })},
+		{"groups-header", "FORWARD_AUTH_GROUPS_HEADER", forwardauth.DefaultHeaders.Groups, "forward-auth answer header with the user's groups, comma-separated", str(func(c *Config) *string { return &c.IdentityHeaders.Groups })},
+		{"session-header", "FORWARD_AUTH_SESSION_HEADER", forwardauth.DefaultHeaders.Session, "forward-auth answer header with the public session id", str(func(c *Config) *string { return &c.IdentityHeaders.Session })},
 		{"smtp-host", "SMTP_HOST", "", "mail server for outgoing mail (empty: mails are written to the log, or to MAIL_DIR, for development)", str(func(c *Config) *string { return &c.SMTPHost })},
 		{"smtp-port", "SMTP_PORT", "587", "mail server port (587 for starttls, 465 for tls)", integer(func(c *Config) *int { return &c.SMTPPort })},
 		{"smtp-tls", "SMTP_TLS", "starttls", "starttls (required, never falls back to plain), tls (implicit TLS) or none (a relay on this host only)", str(func(c *Config) *string { return &c.SMTPTLS })},
@@ -323,6 +338,15 @@ func (c Config) validate() error {
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
 	check(c.Redis.MaxActive > 0 && c.Redis.MaxIdle > 0, "REDIS_MAX_ACTIVE and REDIS_MAX_IDLE must be positive")
 	errs = append(errs, c.validateMail())
+	if c.PublicURL != "" {
+		_, err := forwardauth.CheckPublicURL(c.PublicURL)
+		check(err == nil, "PUBLIC_URL: %v", err)
+	}
+	originsErr := forwardauth.CheckReturnOrigins(c.ReturnOrigins)
+	check(originsErr == nil, "RETURN_ORIGINS: %v", originsErr)
+	check(c.GroupsRefresh >= 0, "GROUPS_REFRESH_INTERVAL must not be negative")
+	headersErr := forwardauth.CheckHeaders(c.IdentityHeaders)
+	check(headersErr == nil, "FORWARD_AUTH_*_HEADER: %v", headersErr)
 	return errors.Join(errs...)
 }
 

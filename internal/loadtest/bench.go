@@ -21,7 +21,8 @@ type bench struct {
 	pool     *redis.Pool
 	procs    Procs
 	minter   *minter
-	tokens   []string // the sessions of scenarios 2 and 6
+	tokens   []string // the sessions of scenarios 2, 6 and 7
+	nginx    *benchNginx
 	progress func(format string, a ...any)
 }
 

@@ -82,21 +82,25 @@ func CPUModel(cpuinfo string) string {
 // Procs are the processes whose CPU use is accounted per scenario.
 type Procs struct {
 	Authd, Redis, Self int
+	// Nginx is the nginx master of scenario 7 (0 until it runs); its
+	// workers are counted with it.
+	Nginx int
 }
 
 // CPU is CPU time used by each process over a window, and by the whole
 // machine: Machine is every CPU's busy time, whoever used it.
 type CPU struct {
 	Authd, Redis, Self time.Duration
+	Nginx              time.Duration
 	Machine, Steal     time.Duration
 }
 
-// Others is the CPU time processes other than the three used: anything
-// well above zero means the figures were measured on a busy machine.
+// Others is the CPU time processes other than ours used: anything well
+// above zero means the figures were measured on a busy machine.
 func (c CPU) Others() time.Duration { return max(0, c.Machine-c.Sum()) }
 
-// Sum is the CPU time of all three.
-func (c CPU) Sum() time.Duration { return c.Authd + c.Redis + c.Self }
+// Sum is the CPU time of authd, redis-server, authbench and nginx.
+func (c CPU) Sum() time.Duration { return c.Authd + c.Redis + c.Self + c.Nginx }
 
 func (p Procs) snapshot() (CPU, error) {
 	var c CPU
@@ -110,6 +114,15 @@ func (p Procs) snapshot() (CPU, error) {
 	if c.Self, err = cpuTime(p.Self); err != nil {
 		return c, fmt.Errorf("cpu time of authbench: %w", err)
 	}
+	if p.Nginx != 0 {
+		for _, pid := range append([]int{p.Nginx}, children(p.Nginx)...) {
+			t, err := cpuTime(pid)
+			if err != nil {
+				return c, fmt.Errorf("cpu time of nginx: %w", err)
+			}
+			c.Nginx += t
+		}
+	}
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
 		return c, err
@@ -120,14 +133,14 @@ func (p Procs) snapshot() (CPU, error) {
 
 func (c CPU) add(o CPU) CPU {
 	return CPU{
-		Authd: c.Authd + o.Authd, Redis: c.Redis + o.Redis, Self: c.Self + o.Self,
+		Authd: c.Authd + o.Authd, Redis: c.Redis + o.Redis, Self: c.Self + o.Self, Nginx: c.Nginx + o.Nginx,
 		Machine: c.Machine + o.Machine, Steal: c.Steal + o.Steal,
 	}
 }
 
 func (c CPU) sub(before CPU) CPU {
 	return CPU{
-		Authd: c.Authd - before.Authd, Redis: c.Redis - before.Redis, Self: c.Self - before.Self,
+		Authd: c.Authd - before.Authd, Redis: c.Redis - before.Redis, Self: c.Self - before.Self, Nginx: c.Nginx - before.Nginx,
 		Machine: c.Machine - before.Machine, Steal: c.Steal - before.Steal,
 	}
 }

@@ -36,6 +36,13 @@ type Report struct {
 	Calm, Flood       *Measured
 	FloodRate         float64 // wrong-password sign-ins answered per second during Flood
 	Memory            *MemoryResult
+
+	// Forward auth: the app through nginx without and with auth_request
+	// (7), and authd's verify endpoint alone (8).
+	NginxPlain, NginxProtected *Measured
+	NginxCommands              *PerRequest
+	Verify                     *Measured
+	VerifyCommands             *PerRequest
 }
 
 // MemoryResult is scenario 5.
@@ -108,19 +115,39 @@ func (r *Report) Write(w io.Writer) {
 			fmt.Sprintf("p99 %.1f × calm", ratio), fmt.Sprintf("p99 ≤ %g × calm", targetFloodP99), judged(ratio <= targetFloodP99, r.Calm, r.Flood))
 	}
 
+	if r.NginxPlain != nil {
+		row("7u", "app through nginx, no authentication", r.NginxPlain, "baseline", "—", "—")
+		ratio := r.NginxProtected.Rate() / r.NginxPlain.Rate()
+		row("7p", fmt.Sprintf("the same app behind auth_request → authd /auth/request, over %s sessions", count(o.Sessions)), r.NginxProtected,
+			fmt.Sprintf("%.2f × (7u); p99 %.1f × (7u)", ratio, float64(r.NginxProtected.P(99))/float64(r.NginxPlain.P(99))),
+			fmt.Sprintf("≥ %.1f × (7u)", targetNginxRatio), judged(ratio >= targetNginxRatio, r.NginxPlain, r.NginxProtected))
+	}
+	if c := r.NginxCommands; c != nil {
+		row("7c", "Redis commands per request of (7p)", nil,
+			fmt.Sprintf("%.3f reads, %.3f writes, %.3f other (%s)", c.Reads, c.Writes, c.Other, c.Breakdown()),
+			fmt.Sprintf("≤ %g read, ≤ %g writes", targetReads, targetWrites), verdict(c.Reads <= targetReads && c.Writes <= targetWrites))
+	}
+	if r.Verify != nil {
+		c := r.VerifyCommands
+		row("8", fmt.Sprintf("verify alone, GET /auth/request over %s sessions inside their refresh interval", count(o.Sessions)), r.Verify,
+			fmt.Sprintf("Redis per verify: %.3f reads, %.3f writes (%s)", c.Reads, c.Writes, c.Breakdown()),
+			fmt.Sprintf("≤ %g read, no write", targetReads), verdict(c.Reads <= targetReads && c.Writes == 0))
+	}
+
 	r.writeCPU(w)
 	r.writeNotes(w)
 }
 
 // writeCPU prints how busy each process kept the CPUs in each window.
 func (r *Report) writeCPU(w io.Writer) {
-	fmt.Fprintf(w, "\nCPU use over each measured window, in CPUs busy (of %d); \"others\" is every other process on the machine, which should be near zero; CPU per op is that of authd, redis-server and authbench together:\n\n", r.NumCPU)
-	fmt.Fprintln(w, "| # | authd | redis-server | authbench | others | steal | CPU per op |")
-	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|")
+	fmt.Fprintf(w, "\nCPU use over each measured window, in CPUs busy (of %d); \"others\" is every other process on the machine, which should be near zero; CPU per op is that of authd, redis-server, authbench and nginx together:\n\n", r.NumCPU)
+	fmt.Fprintln(w, "| # | authd | redis-server | authbench | nginx | others | steal | CPU per op |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|")
 	for _, x := range []struct {
 		n string
 		m *Measured
-	}{{"1", r.Public}, {"2", r.Protected}, {"3", r.SignIn}, {"3r", r.Bcrypt}, {"6c", r.Calm}, {"6f", r.Flood}} {
+	}{{"1", r.Public}, {"2", r.Protected}, {"3", r.SignIn}, {"3r", r.Bcrypt}, {"6c", r.Calm}, {"6f", r.Flood},
+		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify}} {
 		if x.m == nil {
 			continue
 		}
@@ -130,8 +157,8 @@ func (r *Report) writeCPU(w io.Writer) {
 		if x.m.Count > 0 {
 			perOp = c.Sum() / time.Duration(x.m.Count)
 		}
-		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", x.n,
-			c.Authd.Seconds()/s, c.Redis.Seconds()/s, c.Self.Seconds()/s, c.Others().Seconds()/s, c.Steal.Seconds()/s, dur(perOp))
+		fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %s |\n", x.n,
+			c.Authd.Seconds()/s, c.Redis.Seconds()/s, c.Self.Seconds()/s, c.Nginx.Seconds()/s, c.Others().Seconds()/s, c.Steal.Seconds()/s, dur(perOp))
 	}
 }
 
@@ -140,7 +167,7 @@ func (r *Report) writeNotes(w io.Writer) {
 	var notes []string
 	var busiest time.Duration
 	var share float64
-	for _, m := range []*Measured{r.Public, r.Protected, r.SignIn, r.Bcrypt, r.Calm, r.Flood} {
+	for _, m := range []*Measured{r.Public, r.Protected, r.SignIn, r.Bcrypt, r.Calm, r.Flood, r.NginxPlain, r.NginxProtected, r.Verify} {
 		if m != nil && m.Elapsed > 0 {
 			if f := m.CPU.Others().Seconds() / m.Elapsed.Seconds(); f > share {
 				share, busiest = f, m.Elapsed
@@ -176,6 +203,16 @@ func (r *Report) writeNotes(w io.Writer) {
 	if r.Calm != nil && r.Flood != nil {
 		notes = append(notes, fmt.Sprintf("(6): of those latencies, the generator's own lag (scheduled start → request sent) had p99 %s calm and %s under the flood; authd used %.2f CPUs during the flood windows.",
 			dur(Percentile(r.Calm.Lags, 99)), dur(Percentile(r.Flood.Lags, 99)), r.Flood.CPU.Authd.Seconds()/r.Flood.Elapsed.Seconds()))
+	}
+	if a, b := r.NginxPlain, r.NginxProtected; a != nil && b != nil {
+		notes = append(notes, fmt.Sprintf("(7): CPU per request %s → %s (nginx %s → %s, authd %s → %s, redis-server %s → %s, authbench %s → %s, which also serves the app). nginx keeps connections to authd and the app alive (upstream keepalive); the protected side runs the README's auth_request directives under 3 access rules. (7c): as in (4), %s sessions refreshed once per %s at %s req/s should give %.3f writes per request.",
+			perOp(a.CPU.Sum(), a), perOp(b.CPU.Sum(), b), perOp(a.CPU.Nginx, a), perOp(b.CPU.Nginx, b), perOp(a.CPU.Authd, a), perOp(b.CPU.Authd, b),
+			perOp(a.CPU.Redis, a), perOp(b.CPU.Redis, b), perOp(a.CPU.Self, a), perOp(b.CPU.Self, b),
+			count(r.Opts.Sessions), r.RefreshInterval, num(b.Rate()), math.Min(1, float64(r.Opts.Sessions)/(b.Rate()*r.RefreshInterval.Seconds()))))
+	}
+	if r.Verify != nil {
+		notes = append(notes, fmt.Sprintf("(8): authd CPU per verify %s. Its sessions were minted just before the run, which is shorter than the refresh interval (%s), so a write would be a verify writing what it need not; (7c) shows the writes of sessions in steady use.",
+			perOp(r.Verify.CPU.Authd, r.Verify), r.RefreshInterval))
 	}
 	if m := r.Memory; m != nil {
 		notes = append(notes, fmt.Sprintf("(5): used_memory %s → %s B. One record: key %d B + value %d B; MEMORY USAGE (key, value, entry) %d B; the rest is the expiry entry and the hash tables' share. Minted at %s sessions/s.",

@@ -50,22 +50,28 @@ func TestReportVerdicts(t *testing.T) {
 		Calm:            measured(1000, 5*time.Second, 1, 3),
 		Flood:           measured(1000, 5*time.Second, 5, 9), // 3× calm p99: a miss
 		FloodRate:       7.9,
+		NginxPlain:      measured(40_000, 5*time.Second, 1, 2),
+		NginxProtected:  measured(22_000, 5*time.Second, 2, 5), // 0.55 of (7u): a pass
+		NginxCommands:   &PerRequest{Reads: 1, Writes: 0.02, ByCommand: map[string]float64{"get": 1, "set": 0.02}},
+		Verify:          measured(35_000, 5*time.Second, 1, 3),
+		VerifyCommands:  &PerRequest{Reads: 1, Writes: 0.001, ByCommand: map[string]float64{"get": 1, "evalsha": 0.001}}, // a write: a miss
 	}
 	var b strings.Builder
 	r.Write(&b)
 	out := b.String()
 	rows := map[string]string{}
-	for line := range strings.Lines(out) {
+	main, _, _ := strings.Cut(out, "CPU use over")
+	for line := range strings.Lines(main) {
 		if f := strings.Split(line, "|"); len(f) == 10 { // the main table's rows
 			rows[strings.TrimSpace(f[1])] = strings.TrimSpace(f[8])
 		}
 	}
-	for n, want := range map[string]string{"2": "**MISS**", "3": "PASS", "4": "PASS", "5": "**MISS**", "6f": "**MISS**"} {
+	for n, want := range map[string]string{"2": "**MISS**", "3": "PASS", "4": "PASS", "5": "**MISS**", "6f": "**MISS**", "7p": "PASS", "7c": "PASS", "8": "**MISS**"} {
 		if rows[n] != want {
 			t.Errorf("row %s: %q, want %q\n%s", n, rows[n], want, out)
 		}
 	}
-	for _, want := range []string{"0.60 × (1)", "0.95 × raw bcrypt", "300 B/session", "p99 3.0 × calm", "10,000 sessions ÷ (6,000 req/s × 1m0s) = 0.028 writes"} {
+	for _, want := range []string{"0.60 × (1)", "0.95 × raw bcrypt", "300 B/session", "p99 3.0 × calm", "0.55 × (7u); p99 2.5 × (7u)", "Redis per verify: 1.000 reads, 0.001 writes (GET 1.000, EVALSHA 0.001)", "| 7p | 0.00 | 0.00 | 0.00 | 0.00 |", "10,000 sessions ÷ (6,000 req/s × 1m0s) = 0.028 writes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}

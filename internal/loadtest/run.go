@@ -94,7 +94,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// scenario 6's flood away cheaply; the flood must reach bcrypt.
 		"THROTTLE_ACCOUNT_FAILURES": "0",
 		"THROTTLE_ADDR_FAILURES":    "0",
+		// Scenarios 7 and 8 ask forward auth, under a few rules.
+		"ACCESS_RULES_FILE": filepath.Join(tmp, "rules.yaml"),
 	})
+	if err := os.WriteFile(filepath.Join(tmp, "rules.yaml"), []byte(benchRules), 0o600); err != nil {
+		return err
+	}
 	progress("creating user %q (bcrypt cost %d)", benchUser, opts.Cost)
 	if err := addUser(ctx, bin, env, benchUser, benchPassword); err != nil {
 		return err
@@ -137,6 +142,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if rep.RedisVersion, err = redisVersion(ctx, pool); err != nil {
 		return err
+	}
+	if opts.runs(7) {
+		nginxBin, err := findNginx(opts.Nginx)
+		if err != nil {
+			return err
+		}
+		app, stopApp, err := startApp()
+		if err != nil {
+			return err
+		}
+		defer stopApp()
+		progress("starting %s in front of an app, with and without auth_request", nginxBin)
+		if b.nginx, err = startBenchNginx(ctx, nginxBin, tmp, strings.TrimPrefix(srv.URL, "http://"), app); err != nil {
+			return err
+		}
+		defer b.nginx.stopNginx()
+		b.procs.Nginx = b.nginx.pid()
 	}
 	err = b.run(ctx, rep)
 	// Whatever ran is worth printing, even after an error.

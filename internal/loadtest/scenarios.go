@@ -17,7 +17,7 @@ import (
 )
 
 func (b *bench) run(ctx context.Context, rep *Report) error {
-	if b.opts.runs(2) || b.opts.runs(6) {
+	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) {
 		if err := b.mintProtected(ctx); err != nil {
 			return err
 		}
@@ -25,6 +25,16 @@ func (b *bench) run(ctx context.Context, rep *Report) error {
 	if b.opts.runs(1) || b.opts.runs(2) {
 		if err := b.pages(ctx, rep); err != nil {
 			return err
+		}
+	}
+	if b.opts.runs(8) {
+		if err := b.verifyAlone(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 8: %w", err)
+		}
+	}
+	if b.opts.runs(7) {
+		if err := b.forwardAuth(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 7: %w", err)
 		}
 	}
 	if b.opts.runs(3) {
@@ -45,7 +55,7 @@ func (b *bench) run(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// mintProtected creates the sessions of scenarios 2 and 6, one user each.
+// mintProtected creates the sessions of scenarios 2, 6 and 7, one user each.
 func (b *bench) mintProtected(ctx context.Context) error {
 	n := b.opts.Sessions
 	b.progress("minting %d sessions in-process", n)

@@ -14,7 +14,16 @@ func (a *app) handleHome(w http.ResponseWriter, r *http.Request) {
 
 // handleAccount shows the signed-in user and their session's clocks.
 func (a *app) handleAccount(w http.ResponseWriter, r *http.Request) {
-	a.render(w, r, http.StatusOK, "account", a.page(r, "Your Account"))
+	d := a.page(r, "Your Account")
+	// The page needs only the session; without the database it still
+	// shows, saying the groups are unknown for now.
+	groups, err := a.Groups.Of(r.Context(), d.Session.UserID)
+	if err != nil {
+		a.logger(r).Warn("account page without groups", "user_id", d.Session.UserID, "err", err)
+		d.GroupsUnknown = true
+	}
+	d.Groups = groups
+	a.render(w, r, http.StatusOK, "account", d)
 }
 
 // handleMe is the JSON view of the signed-in user.

@@ -29,7 +29,7 @@ const msgInvalidCredentials = "Invalid user name or password."
 func (a *app) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	next, _ := localRedirect(r.URL.Query().Get("next"))
 	d := a.page(r, "Sign In")
-	d.Form = &formView{Next: next}
+	d.Form = &formView{Next: next, ReturnTo: a.returnTo(r.URL.Query().Get("rd"))}
 	if d.User == nil && d.Notice == "" {
 		// This device's session ended: say why (another device ended it,
 		// a password change, or it expired).
@@ -52,6 +52,8 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	f := &formView{Username: echo(c.Username), Remember: c.Remember, Fields: map[string]string{}}
 	f.Next, _ = localRedirect(c.Next)
+	f.ReturnTo = a.returnTo(c.Rd)
+	from := appAttrs(f.ReturnTo) // the audit lines say which app it started from
 	if strings.TrimSpace(c.Username) == "" {
 		f.Fields["username"] = "Enter your user name."
 	}
@@ -88,7 +90,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		// name up, off the response path.
 		a.Metrics.SignIn("throttled")
 		a.recordAttempt(r, c.Username, devUser, activity.SignInThrottled)
-		a.throttled(w, r, "sign_in", taken.Refused, devUser, key, "login", "Sign In", f)
+		a.throttled(w, r, "sign_in", taken.Refused, devUser, key, "login", "Sign In", f, from...)
 		return
 	}
 
@@ -103,7 +105,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, password.ErrMismatch):
 		a.Metrics.SignIn("failure")
-		a.audit(r, "sign_in", "failure", u.ID, slog.String("account_key", key))
+		a.audit(r, "sign_in", "failure", u.ID, append([]slog.Attr{slog.String("account_key", key)}, from...)...)
 		a.recordAttempt(r, c.Username, u.ID, activity.SignInFailed)
 		a.signInFailed(w, r, f, taken.Left)
 		return
@@ -124,15 +126,21 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.logger(r).Warn("reset sign-in throttle", "user_id", u.ID, "err", err)
 	}
 	isNew := a.newDevice(r, u) // before this sign-in is recorded
-	devToken, ok := a.startSession(w, r, u, c.Remember)
+	devToken, ok := a.startSession(w, r, u, c.Remember, from...)
 	if !ok {
 		return
 	}
-	a.record(r, u.ID, activity.SignIn)
+	// Written before the answer, not by the background writer, so that the
+	// next sign-in's new-device check sees this one.
+	a.recordNow(r, u.ID, activity.SignIn)
 	if isNew {
 		a.notifyNewDevice(r, u)
 	}
-	a.signedIn(w, r, http.StatusOK, nextOr(c.Next, "/account"), devToken)
+	target := nextOr(c.Next, "/account")
+	if f.ReturnTo != "" {
+		target = f.ReturnTo
+	}
+	a.signedIn(w, r, http.StatusOK, target, devToken)
 }
 
 // signInFailed answers a wrong user name or password, the same for both,
@@ -155,17 +163,40 @@ func (a *app) signInFailed(w http.ResponseWriter, r *http.Request, f *formView, 
 	a.formError(w, r, "login", "Sign In", http.StatusUnauthorized, f, msg)
 }
 
+// returnTo returns the target of a sign-in or sign-out started from a
+// protected app (rd): an allowed absolute URL (F2) or a local path, else "".
+func (a *app) returnTo(rd string) string {
+	if t, ok := localRedirect(rd); ok {
+		return t
+	}
+	t, _ := a.Forward.ReturnTarget(rd)
+	return t
+}
+
+// appAttrs names, for the audit lines, the host of the protected app a
+// sign-in started from; none when it started at authd.
+func appAttrs(returnTo string) []slog.Attr {
+	scheme, rest, ok := strings.Cut(returnTo, "://")
+	if !ok || scheme == "" {
+		return nil
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	host, _, _ = strings.Cut(host, "?")
+	host, _, _ = strings.Cut(host, "#")
+	return []slog.Attr{slog.String("app", host)}
+}
+
 // startSession signs the user in on this request, with the audit line, and
 // gives the client a new device token (returned for the JSON answer); on
 // failure it has answered the request. The caller records the activity: a
 // sign-in, or the password change that renewed the session.
-func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool) (string, bool) {
+func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool, extra ...slog.Attr) (string, bool) {
 	evicted, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember})
 	switch {
 	case errors.Is(err, session.ErrCredentialsChanged):
 		// The password changed between the check and now: the old one no
 		// longer signs in.
-		a.audit(r, "sign_in", "failure", u.ID, slog.String("reason", "credentials changed"))
+		a.audit(r, "sign_in", "failure", u.ID, append([]slog.Attr{slog.String("reason", "credentials changed")}, extra...)...)
 		a.fail(w, r, http.StatusUnauthorized, "The password was changed just now. Please sign in with the new one.")
 		return "", false
 	case err != nil:
@@ -173,7 +204,7 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 		return "", false
 	}
 	a.Metrics.SignIn("success")
-	a.audit(r, "sign_in", "success", u.ID, slog.Bool("remember", remember))
+	a.audit(r, "sign_in", "success", u.ID, append([]slog.Attr{slog.Bool("remember", remember)}, extra...)...)
 	if evicted > 0 {
 		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
 	}
@@ -326,7 +357,14 @@ func (a *app) handleLogout(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"signed_out": true})
 		return
 	}
-	http.Redirect(w, r, "/?"+signedOutQuery, http.StatusSeeOther)
+	// A sign-out form on a protected app may say where to go afterwards.
+	target := "/?" + signedOutQuery
+	if r.ParseForm() == nil {
+		if t := a.returnTo(r.PostForm.Get("rd")); t != "" {
+			target = t
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // formError re-shows a form with what was wrong, or answers JSON
@@ -366,6 +404,17 @@ func (a *app) record(r *http.Request, userID int64, kind activity.Kind) {
 		return
 	}
 	a.events.Record(activity.Event{UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent()})
+}
+
+// recordNow adds a successful sign-in to the user's activity on the
+// request path, handing it to the background writer if the database
+// refuses. Only successes write here: failed paths must all cost the same.
+func (a *app) recordNow(r *http.Request, userID int64, kind activity.Kind) {
+	e := activity.Event{UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent()}
+	if err := a.Activity.Record(r.Context(), e); err != nil {
+		a.logger(r).Warn("record activity; queued instead", "user_id", userID, "err", err)
+		a.events.Record(e)
+	}
 }
 
 // recordAttempt adds a failed or refused sign-in to the activity of the

@@ -80,7 +80,11 @@ func TestDatabaseDown(t *testing.T) {
 	resp = ts.client(t).login("nobody", "password one")
 	wantStatus(t, resp, http.StatusServiceUnavailable)
 	// Signed-in pages that need only the session keep working.
-	wantStatus(t, c.get("/account"), http.StatusOK)
+	resp = c.get("/account")
+	wantStatus(t, resp, http.StatusOK)
+	if !strings.Contains(body(t, resp), "<dt>Groups</dt><dd>unavailable right now</dd>") {
+		t.Error("the account page does not say the groups are unknown")
+	}
 	wantStatus(t, c.get("/api/me"), http.StatusOK)
 	wantStatus(t, c.get("/readyz"), http.StatusServiceUnavailable)
 }

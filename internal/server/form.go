@@ -15,6 +15,9 @@ type credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Next     string `json:"next"`
+	// Rd is the URL of a protected app the sign-in started from, where it
+	// returns afterwards (the name Authelia and oauth2-proxy use).
+	Rd string `json:"rd"`
 	// Remember asks for a "keep me signed in" session (sign-in only).
 	Remember bool `json:"remember"`
 	// Email is an optional address to confirm (sign-up only).
@@ -25,6 +28,7 @@ func (c *credentials) fromForm(f url.Values) {
 	c.Username = f.Get("username")
 	c.Password = f.Get("password")
 	c.Next = f.Get("next")
+	c.Rd = f.Get("rd")
 	c.Remember = checked(f.Get("remember"))
 	c.Email = f.Get("email")
 }

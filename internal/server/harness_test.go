@@ -23,6 +23,8 @@ import (
 	"github.com/sessionauth/authd/internal/database"
 	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/emailtoken"
+	"github.com/sessionauth/authd/internal/forwardauth"
+	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/mail"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/notice"
@@ -55,6 +57,7 @@ type testServer struct {
 	tokens  *emailtoken.Store
 	srv     *Server
 	devices *device.Tokens
+	guard   *forwardauth.Guard // forward auth's rules: ts.guard.SetRules
 }
 
 type testOptions struct {
@@ -75,7 +78,8 @@ type testOptions struct {
 	hstsSubdomains, hstsPreload bool
 	// keys is the master key; nil means a new one per server (siblings
 	// share their first's).
-	keys *secret.Keys
+	keys    *secret.Keys
+	forward forwardauth.Config
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -161,6 +165,9 @@ func (ts *testServer) start(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ts.guard, err = forwardauth.New(o.forward, group.NewStore(ts.db)); err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Config{
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
@@ -174,6 +181,7 @@ func (ts *testServer) start(t testing.TB) {
 		Devices:               ts.devices,
 		HSTSIncludeSubdomains: o.hstsSubdomains,
 		HSTSPreload:           o.hstsPreload,
+		Forward:               ts.guard,
 	})
 	if err != nil {
 		t.Fatal(err)

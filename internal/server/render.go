@@ -38,6 +38,9 @@ type pageData struct {
 	// Account is the signed-in user's row, for pages that show more than
 	// the session holds (the e-mail page).
 	Account *user.User
+	Groups  []string
+	// GroupsUnknown: the groups could not be read (the database is down).
+	GroupsUnknown bool
 	// Now is when the page is rendered, for relative times ("5 minutes ago").
 	Now time.Time
 
@@ -50,6 +53,9 @@ type pageData struct {
 type formView struct {
 	Username string
 	Next     string
+	// ReturnTo is the checked URL of the protected app a sign-in started
+	// from; every step of the sign-in carries it (field "rd").
+	ReturnTo string
 	Remember bool
 	// Email is the address typed (sign-up, the e-mail page); Login the
 	// name or address of "forgot password"; Token the token of an e-mailed

@@ -24,6 +24,10 @@ func (a *app) routes() (http.Handler, error) {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(a.handleCrossOrigin))
+	// The verify endpoints change nothing, and see the protected apps'
+	// requests, whose cross-origin POSTs are the apps' business.
+	cop.AddInsecureBypassPattern("/auth/request")
+	cop.AddInsecureBypassPattern("/auth/forward")
 
 	r := chi.NewRouter()
 	// Metrics first, so it times everything and sees chi's route pattern.
@@ -51,6 +55,11 @@ func (a *app) routes() (http.Handler, error) {
 	r.Method(http.MethodGet, "/static/*", http.StripPrefix("/static/", a.staticFiles(static)))
 	// Browsers ask for /favicon.ico whatever the page says.
 	r.Method(http.MethodGet, "/favicon.ico", http.StripPrefix("/", a.staticFiles(static)))
+
+	// Forward authentication, any method: they answer 401 or 403
+	// themselves (forwardauth.go).
+	r.HandleFunc("/auth/request", a.handleAuthRequest)
+	r.HandleFunc("/auth/forward", a.handleForwardAuth)
 
 	// Signed in only.
 	r.Group(func(r chi.Router) {

@@ -18,6 +18,8 @@ import (
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/emailtoken"
+	"github.com/sessionauth/authd/internal/forwardauth"
+	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
@@ -77,6 +79,12 @@ type Config struct {
 	// Strict-Transport-Security (when HSTSMaxAge is positive).
 	HSTSIncludeSubdomains bool
 	HSTSPreload           bool
+
+	// Groups are shown on the account page; nil means group.NewStore(DB).
+	Groups *group.Store
+	// Forward holds the access rules, return origins and identity headers
+	// of forward authentication; nil means no rules file and no public URL.
+	Forward *forwardauth.Guard
 }
 
 // Limits bound attempts per throttle window; zero disables a limit.
@@ -134,6 +142,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Groups == nil {
+		cfg.Groups = group.NewStore(cfg.DB)
+	}
+	if cfg.Forward == nil {
+		g, err := forwardauth.New(forwardauth.Config{}, cfg.Groups)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Forward = g
 	}
 	pages, err := parsePages()
 	if err != nil {

@@ -63,9 +63,10 @@ func (a *app) signupCounter(r *http.Request) throttle.Counter {
 // throttled answers 429 with Retry-After and logs the audit line. It does
 // no database work: a flood of refused attempts must stay cheap. For a
 // sign-in the user is not looked up (userID 0 unless a device named it), so
-// the line names the account by its counter key. A browser gets the form
-// back (page, with f: the name kept, never the password) with the message.
-func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, ref *throttle.Refused, userID int64, key string, page, title string, f *formView) {
+// the line names the account by its counter key; extra adds to that line.
+// A browser gets the form back (page, with f: the name kept, never the
+// password) with the message.
+func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, ref *throttle.Refused, userID int64, key string, page, title string, f *formView, extra ...slog.Attr) {
 	secs := int(math.Ceil(ref.RetryAfter.Seconds()))
 	if secs < 1 {
 		secs = 1
@@ -74,6 +75,7 @@ func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, re
 	if key != "" {
 		attrs = append(attrs, slog.String("account_key", key))
 	}
+	attrs = append(attrs, extra...)
 	a.audit(r, event, "throttled", userID, attrs...)
 	a.Metrics.Throttled(ref.Scope)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
