@@ -138,7 +138,7 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 			log.Warn("record activity", "user_id", u.ID, "err", err)
 		}
 		fmt.Fprintf(env.Stdout, "password changed for %q\n", u.Name)
-		sessions, pool, err := openSessions(ctx, cfg, log)
+		sessions, pool, err := openSessions(ctx, env, cfg, log)
 		if err == nil {
 			defer pool.Close()
 			var n int

@@ -163,6 +163,14 @@ func CheckURL(rawURL string) error {
 	return nil
 }
 
+// IsRefusal reports whether err is Redis answering with an error (such as
+// a wrong password or a database number it does not have) rather than not
+// answering at all.
+func IsRefusal(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
+}
+
 // Redact returns rawURL with any password replaced, for logs and errors.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
