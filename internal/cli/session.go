@@ -65,8 +65,14 @@ func openSessions(ctx context.Context, env Env, cfg config.Config, log *slog.Log
 
 // sessionCommand runs "session list USER" and "session revoke USER ID|--all".
 func sessionCommand(ctx context.Context, env Env, args []string) error {
-	if len(args) < 2 || strings.HasPrefix(args[1], "-") || (args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprint(env.Stderr, usage)
+	if err := checkSubcommand(env, "session", args, "list", "revoke"); err != nil {
+		return err
+	}
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+		if len(args) > 1 && isHelp(args[1]) {
+			return helpOf(env, "session "+args[0])
+		}
+		fmt.Fprintf(env.Stderr, "authd session %s: missing user name\n", args[0])
 		return errUsage
 	}
 	sub, name, rest := args[0], args[1], args[2:]
