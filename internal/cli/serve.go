@@ -173,7 +173,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, also, err := listen(cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -192,6 +192,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
+	for _, a := range also {
+		fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, a)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLS(), "signup", cfg.SignupEnabled)
 
 	// The commands of the command line find this server's Redis here.
