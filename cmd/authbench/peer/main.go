@@ -33,7 +33,7 @@ func run() error {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	redisURL := flag.String("redis", "", "Redis URL (required)")
 	maxActive := flag.Int("redis-max-active", 64, "REDIS_MAX_ACTIVE of authd")
-	maxIdle := flag.Int("redis-max-idle", 64, "REDIS_MAX_IDLE of authd")
+	maxIdle := flag.Int("redis-max-idle", 16, "REDIS_MAX_IDLE of authd")
 	cost := flag.Int("cost", bcrypt.DefaultCost, "bcrypt cost")
 	user := flag.String("user", "bench", "the one user name")
 	pw := flag.String("password", "a bench password", "its password")
