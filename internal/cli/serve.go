@@ -101,8 +101,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	m := metrics.New()
+	m.RegisterPool(pool)
 	scfg := sessionConfig(cfg)
 	scfg.ClientAddr = clients.Addr
+	scfg.OnReplicaAckMissed = m.ReplicaAckMissed
 	sessions, err := session.NewManager(pool, scfg, log)
 	if err != nil {
 		return err
@@ -126,8 +129,6 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if cfg.AccessRulesFile != "" {
 		reloadRulesOnHUP(ctx, cfg.AccessRulesFile, guard, log)
 	}
-	m := metrics.New()
-	m.RegisterPool(pool)
 	users := user.NewStore(db)
 	mails, err := newMailing(cfg, db, users, log)
 	if err != nil {

@@ -35,7 +35,17 @@ func sessionConfig(cfg config.Config) session.Config {
 		CookieDomain:        cfg.CookieDomain,
 		KeyPrefix:           cfg.RedisKeyPrefix,
 		CookieName:          cfg.CookiePrefix() + session.CookieName,
+		ReplicaAckTimeout:   replicaAckTimeout(cfg.Redis.ReplicaAckTimeout),
 	}
+}
+
+// replicaAckTimeout maps REDIS_REPLICA_ACK_TIMEOUT (0: no wait) onto
+// session.Config's (0: the default, negative: no wait).
+func replicaAckTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // openSessions connects to Redis for a one-off command, failing at once

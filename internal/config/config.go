@@ -177,6 +177,7 @@ func settings() []setting {
 		{"redis-connect-timeout", "REDIS_CONNECT_TIMEOUT", "2s", "Redis connect timeout", duration(func(c *Config) *time.Duration { return &c.Redis.ConnectTimeout })},
 		{"redis-read-timeout", "REDIS_READ_TIMEOUT", "2s", "Redis read timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.ReadTimeout })},
 		{"redis-write-timeout", "REDIS_WRITE_TIMEOUT", "2s", "Redis write timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.WriteTimeout })},
+		{"redis-replica-ack-timeout", "REDIS_REPLICA_ACK_TIMEOUT", "500ms", "how long a sign-out, revocation or password change waits for a replica to acknowledge it (WAIT), so that a failover cannot bring the session back; a miss is logged and counted, the sign-out still succeeds (0: no wait)", duration(func(c *Config) *time.Duration { return &c.Redis.ReplicaAckTimeout })},
 		{"redis-sentinel-addrs", "REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels; when set, the master is found through them and REDIS_URL's host is ignored", list(func(c *Config) *[]string { return &c.Redis.SentinelAddrs })},
 		{"redis-sentinel-master", "REDIS_SENTINEL_MASTER", "", "master name the sentinels monitor (required with REDIS_SENTINEL_ADDRS)", str(func(c *Config) *string { return &c.Redis.SentinelMaster })},
 		{"redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", "", "password of the sentinels (their requirepass), if any", str(func(c *Config) *string { return &c.Redis.SentinelPassword })},
@@ -298,6 +299,8 @@ func (c Config) validate() error {
 		}
 	}
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
+	check(c.Redis.ReplicaAckTimeout >= 0 && (c.Redis.ReadTimeout <= 0 || c.Redis.ReplicaAckTimeout < c.Redis.ReadTimeout),
+		"REDIS_REPLICA_ACK_TIMEOUT must not be negative, and shorter than REDIS_READ_TIMEOUT (WAIT blocks the connection that long)")
 	sentinel := len(c.Redis.SentinelAddrs) > 0
 	switch {
 	case memredis.IsURL(c.RedisURL):

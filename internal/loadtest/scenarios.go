@@ -52,6 +52,11 @@ func (b *bench) run(ctx context.Context, rep *Report) error {
 			return fmt.Errorf("scenario 5: %w", err)
 		}
 	}
+	if b.opts.runs(9) && b.opts.runs(5) {
+		if err := b.peerMemory(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 9m: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -142,6 +147,11 @@ func (b *bench) pages(ctx context.Context, rep *Report) error {
 		}
 		per := after.Sub(before).Per(rep.Protected.Count)
 		rep.Commands = &per
+	}
+	if o.runs(9) {
+		if err := b.peerProtected(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 9: %w", err)
+		}
 	}
 	return runPublic(o.Duration - o.Duration/2)
 }

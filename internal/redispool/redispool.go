@@ -25,6 +25,10 @@ type Options struct {
 	// default, so a stalled Redis would hang every request (default 2s each).
 	ReadTimeout  time.Duration
 	WriteTimeout time.Duration
+	// ReplicaAckTimeout is not the pool's: it is how long the session store
+	// waits for replicas after a revocation (session.Config), kept here with
+	// the other Redis settings. Zero: no wait.
+	ReplicaAckTimeout time.Duration
 
 	// SentinelAddrs (host:port of each sentinel) turn on Redis Sentinel: the
 	// pool asks them, in order, for the address of the master named

@@ -170,8 +170,20 @@ func (s *Store) refresh(ctx context.Context, userID int64, id string, b []byte, 
 }
 
 // end deletes a session and its index entry; without a user (a record that
-// names none) just the record.
-func (s *Store) end(ctx context.Context, userID int64, id string) error {
+// names none) just the record. It waits for replicas (durable.go).
+func (s *Store) end(ctx context.Context, userID int64, id string) (ackResult, error) {
+	if userID == 0 {
+		_, ack, err := s.durableDo(ctx, "DEL", recordKey(s.prefix, id))
+		return ack, err
+	}
+	_, ack, err := s.durableScript(ctx, endScript, recordKey(s.prefix, id), s.indexKey(userID), s.prefix, id)
+	return ack, err
+}
+
+// endExpired is end for a session whose clock ran out, which no failover
+// can bring back to life (its deadlines are checked on every request), so
+// nothing waits for replicas.
+func (s *Store) endExpired(ctx context.Context, userID int64, id string) error {
 	if userID == 0 {
 		_, err := s.do(ctx, "DEL", recordKey(s.prefix, id))
 		return err
@@ -180,10 +192,13 @@ func (s *Store) end(ctx context.Context, userID int64, id string) error {
 	return err
 }
 
-// revoke runs revokeScript; see there for the arguments.
-func (s *Store) revoke(ctx context.Context, userID int64, only, keep string, epoch int64, epochTTL time.Duration, why EndReason) (int, error) {
-	return redis.Int(s.script(ctx, revokeScript, s.indexKey(userID), s.epochKey(userID),
-		s.prefix, only, keep, epoch, epochTTL.Milliseconds(), string(why)))
+// revoke runs revokeScript (see there for the arguments) and waits for
+// replicas (durable.go).
+func (s *Store) revoke(ctx context.Context, userID int64, only, keep string, epoch int64, epochTTL time.Duration, why EndReason) (int, ackResult, error) {
+	reply, ack, err := s.durableScript(ctx, revokeScript, s.indexKey(userID), s.epochKey(userID),
+		s.prefix, only, keep, epoch, epochTTL.Milliseconds(), string(why))
+	n, err := redis.Int(reply, err)
+	return n, ack, err
 }
 
 // tombstone returns why the session with this id was ended by someone
