@@ -106,6 +106,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	scfg := sessionConfig(cfg)
 	scfg.ClientAddr = clients.Addr
 	scfg.OnReplicaAckMissed = m.ReplicaAckMissed
+	if storeWarning != "" {
+		// The embedded store has no replicas to wait for (nor WAIT).
+		scfg.ReplicaAckTimeout = -1
+	}
 	sessions, err := session.NewManager(pool, scfg, log)
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func replicaAckTimeout(d time.Duration) time.Duration {
 // openSessions connects to Redis for a one-off command, failing at once
 // when Redis does not answer.
 func openSessions(ctx context.Context, env Env, cfg config.Config, log *slog.Logger) (*session.Manager, *redis.Pool, error) {
-	redisURL, err := serverRedis(env, cfg, log)
+	redisURL, embedded, err := serverRedis(env, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -65,7 +65,11 @@ func openSessions(ctx context.Context, env Env, cfg config.Config, log *slog.Log
 		pool.Close()
 		return nil, nil, fmt.Errorf("redis at %s: %w", redispool.Redact(redisURL), err)
 	}
-	m, err := session.NewManager(pool, sessionConfig(cfg), log)
+	scfg := sessionConfig(cfg)
+	if embedded {
+		scfg.ReplicaAckTimeout = -1 // the embedded store has no replicas (nor WAIT)
+	}
+	m, err := session.NewManager(pool, scfg, log)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -175,39 +179,39 @@ func recordRevocation(ctx context.Context, cfg config.Config, db *sql.DB, log *s
 // database, as that server recorded it (package serverfile). So after
 // "make run" picked a private Redis or the embedded store, "authd session
 // list" reads the sessions that server holds, and says which Redis it used.
-func serverRedis(env Env, cfg config.Config, log *slog.Logger) (string, error) {
+func serverRedis(env Env, cfg config.Config, log *slog.Logger) (url string, embedded bool, err error) {
 	memory := memredis.IsURL(cfg.RedisURL)
 	explicit := !memory && (env.Getenv("REDIS_URL") != "" || cfg.RedisURL != config.DefaultRedisURL)
 	path, ok := serverfile.Path(cfg.DatabaseURL)
 	if !ok {
 		if memory {
-			return "", errors.New("REDIS_URL=memory://: the embedded store lives inside the authd serve process, " +
+			return "", false, errors.New("REDIS_URL=memory://: the embedded store lives inside the authd serve process, " +
 				"and only a server on a SQLite database tells the command line where to reach it; " +
 				"set REDIS_URL to a Redis both share")
 		}
-		return cfg.RedisURL, nil
+		return cfg.RedisURL, false, nil
 	}
 	info, err := serverfile.Read(path)
 	switch {
 	case errors.Is(err, serverfile.ErrNone) && memory:
-		return "", fmt.Errorf("REDIS_URL=memory://: no authd serve is running on this database (%s is absent or stale); "+
+		return "", false, fmt.Errorf("REDIS_URL=memory://: no authd serve is running on this database (%s is absent or stale); "+
 			"the embedded store lives inside that process: start it first (make run)", path)
 	case errors.Is(err, serverfile.ErrNone):
-		return cfg.RedisURL, nil
+		return cfg.RedisURL, false, nil
 	case err != nil:
-		return "", err
+		return "", false, err
 	}
 	if explicit {
 		if info.RedisURL != cfg.RedisURL {
 			log.Warn("the authd serve running on this database uses another Redis; acting on the one REDIS_URL names",
 				"redis", redispool.Redact(cfg.RedisURL), "server_pid", info.PID, "server_redis", redispool.Redact(info.RedisURL))
 		}
-		return cfg.RedisURL, nil
+		return cfg.RedisURL, false, nil
 	}
 	where := redispool.Redact(info.RedisURL)
 	if info.Memory {
 		where = "its embedded store (" + where + ")"
 	}
 	fmt.Fprintf(env.Stderr, "authd: using the Redis of the authd serve running on this database (pid %d): %s\n", info.PID, where)
-	return info.RedisURL, nil
+	return info.RedisURL, info.Memory, nil
 }
