@@ -78,6 +78,16 @@ type Config struct {
 	// ClientAddr returns a request's client address, shown in session
 	// lists. Nil means the connection's peer address.
 	ClientAddr func(*http.Request) string
+	// TokenIdleTimeout and TokenLifetime are the clocks of token sessions
+	// (OAuth clients, token.go): zero means 30 days and 90 days.
+	TokenIdleTimeout time.Duration
+	TokenLifetime    time.Duration
+	// RefreshGrace is how long a rotated refresh token still answers with
+	// its family's current tokens (two tabs, a lost response); zero means
+	// 10 seconds.
+	RefreshGrace time.Duration
+	// Now is the clock of the refresh grace window; nil means time.Now.
+	Now func() time.Time
 }
 
 // Info describes the signed-in session of a request.
@@ -100,6 +110,10 @@ type Info struct {
 	// from; UserAgent is a short summary such as "Firefox on Linux".
 	ClientAddr string
 	UserAgent  string
+	// Kind is KindBrowser or KindAPI (a token session); ClientID is an API
+	// session's OAuth client_id, if the client named one.
+	Kind     string
+	ClientID string
 }
 
 // Grant is what SignIn needs to start a session.
@@ -131,6 +145,8 @@ const (
 	keyRemember = "rem"
 	keyAddr     = "addr"
 	keyAgent    = "ua"
+	keyKind     = "kind" // KindAPI for token sessions; absent for browser sessions
+	keyClient   = "cid"  // a token session's OAuth client_id
 )
 
 // NewManager returns a Manager storing sessions in pool's Redis.
@@ -154,6 +170,21 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	}
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = clientip.Peer
+	}
+	if cfg.TokenIdleTimeout <= 0 {
+		cfg.TokenIdleTimeout = 30 * 24 * time.Hour
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = 90 * 24 * time.Hour
+	}
+	if cfg.TokenIdleTimeout > cfg.TokenLifetime {
+		return nil, errors.New("session: token idle timeout must not exceed the token lifetime")
+	}
+	if cfg.RefreshGrace <= 0 {
+		cfg.RefreshGrace = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	store := NewStore(pool, cfg.KeyPrefix)
 	sm := scs.New()
@@ -179,7 +210,7 @@ func (m *Manager) idleTimeout(ms int64) time.Duration {
 
 // maxLifetime is the longest any session can live.
 func (m *Manager) maxLifetime() time.Duration {
-	return max(m.cfg.Lifetime, m.cfg.RememberLifetime)
+	return max(m.cfg.Lifetime, m.cfg.RememberLifetime, m.cfg.TokenLifetime)
 }
 
 // state is what Middleware learnt about the request's session.

@@ -18,6 +18,9 @@ type Entry struct {
 	ClientAddr string
 	UserAgent  string
 	Remember   bool
+	// Kind is KindBrowser or KindAPI; ClientID is an API session's client_id.
+	Kind     string
+	ClientID string
 	// Current marks the session of the request that asked for the list.
 	Current bool
 }
@@ -50,6 +53,7 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 		en.ClientAddr, _ = values[keyAddr].(string)
 		en.UserAgent, _ = values[keyAgent].(string)
 		en.Remember, _ = values[keyRemember].(bool)
+		en.Kind, en.ClientID = kindOf(values), stringValue(values, keyClient)
 		out = append(out, en)
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return b.SignedInAt.Compare(a.SignedInAt) })
