@@ -44,6 +44,11 @@ Usage:
   authd rules explain URL USER [METHOD]
                                say what forward auth answers USER ("-": signed
                                out) for URL, with ACCESS_RULES_FILE
+  authd token keys list        list the JWT signing keys
+  authd token keys rotate      add a new signing key; the previous one stays
+                               published until its tokens have expired
+  authd token client-secret ID make a secret for a resource server (for
+                               /oauth/introspect) and its RESOURCE_SERVERS entry
 
 Every flag can also be set in the environment; run "authd serve -h" to see them.
 `
@@ -71,6 +76,8 @@ func Run(ctx context.Context, env Env) error {
 		return groupCommand(ctx, env, args)
 	case "rules":
 		return rulesCommand(ctx, env, args)
+	case "token":
+		return tokenCommand(ctx, env, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil

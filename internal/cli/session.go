@@ -33,6 +33,9 @@ func sessionConfig(cfg config.Config) session.Config {
 		CookieDomain:        cfg.CookieDomain,
 		KeyPrefix:           cfg.RedisKeyPrefix,
 		CookieName:          cfg.CookiePrefix() + session.CookieName,
+		TokenIdleTimeout:    cfg.TokenSessionIdleTimeout,
+		TokenLifetime:       cfg.TokenSessionLifetime,
+		RefreshGrace:        cfg.RefreshGrace,
 	}
 }
 

@@ -218,7 +218,10 @@ type state struct {
 	info     Info
 	signedIn bool
 	ended    EndReason // why the presented token no longer works
-	err      error     // wraps ErrUnavailable when the store failed
+	// viaAccessToken: the session was named by an access token (UseSession),
+	// not by a session token of this request.
+	viaAccessToken bool
+	err            error // wraps ErrUnavailable when the store failed
 }
 
 type stateKey struct{}

@@ -139,6 +139,9 @@ func (m *Manager) token(ctx context.Context) string {
 
 // currentID is the id of ctx's session, or "".
 func (m *Manager) currentID(ctx context.Context) string {
+	if st := stateFrom(ctx); st.viaAccessToken && st.signedIn {
+		return st.info.ID
+	}
 	if tok := m.token(ctx); tok != "" {
 		return tokenID(tok)
 	}

@@ -283,7 +283,8 @@ func (m *Manager) Refresh(ctx context.Context, tok string) (TokenSession, error)
 			return TokenSession{}, err
 		}
 	case 3:
-		return TokenSession{}, ErrTokenReused
+		_, _ = redis.Scan(reply[1:], &uid)
+		return TokenSession{ID: id, UserID: uid}, ErrTokenReused
 	default:
 		return TokenSession{}, ErrInvalidGrant
 	}
@@ -310,6 +311,11 @@ func (m *Manager) Live(ctx context.Context, id string, userID int64) (Info, erro
 	if !validID(id) || userTag(userID) != id[:2] {
 		return Info{}, ErrSignedOut
 	}
+	return m.live(ctx, id, userID)
+}
+
+// live reads the record of session id; userID 0 accepts any owner.
+func (m *Manager) live(ctx context.Context, id string, userID int64) (Info, error) {
 	b, err := redis.Bytes(m.store.do(ctx, "GET", recordKey(m.cfg.KeyPrefix, id)))
 	switch {
 	case errors.Is(err, redis.ErrNil):
@@ -330,7 +336,7 @@ func (m *Manager) Live(ctx context.Context, id string, userID int64) (Info, erro
 	kind := kindOf(values)
 	// A token session's idle clock is its record's expiry (refreshes push
 	// it), a browser session's is also its last-seen time.
-	if uid != userID || !now.Before(deadline) || kind == KindBrowser && now.Sub(time.UnixMilli(seenMs)) >= idle {
+	if uid == 0 || userID != 0 && uid != userID || !now.Before(deadline) || kind == KindBrowser && now.Sub(time.UnixMilli(seenMs)) >= idle {
 		return Info{}, ErrSignedOut
 	}
 	info := Info{
@@ -426,4 +432,45 @@ func (m *Manager) EndSession(ctx context.Context, userID int64, id string) (bool
 		return false, m.storeErr("end session", err)
 	}
 	return n > 0, nil
+}
+
+// Device is how the entry's device is shown in session lists: the browser
+// summary, or "API client · <client_id or user agent>".
+func (e Entry) Device() string {
+	if e.Kind != KindAPI {
+		return e.UserAgent
+	}
+	name := e.ClientID
+	if name == "" {
+		name = e.UserAgent
+	}
+	if name == "" {
+		return "API client"
+	}
+	return "API client · " + name
+}
+
+// UseSession makes info the signed-in session of ctx's request, or err its
+// failure (wrapping ErrUnavailable): for a request that presented no
+// session token but an access token whose session Live confirmed. It must
+// run inside Middleware, on a request that is not signed in otherwise.
+func (m *Manager) UseSession(ctx context.Context, info Info, err error) {
+	st, ok := ctx.Value(stateKey{}).(*state)
+	if !ok || st.signedIn {
+		return
+	}
+	if err != nil {
+		st.err = err
+		return
+	}
+	st.signedIn, st.info, st.viaAccessToken = true, info, true
+}
+
+// LiveToken returns the live session named by a session token (a cookie's
+// or a bearer's value), for introspection; ErrSignedOut when there is none.
+func (m *Manager) LiveToken(ctx context.Context, tok string) (Info, error) {
+	if validToken(tok) == "" {
+		return Info{}, ErrSignedOut
+	}
+	return m.live(ctx, tokenID(tok), 0)
 }

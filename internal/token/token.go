@@ -194,7 +194,8 @@ func (i *Issuer) Sign(ctx context.Context, uid int64, sid, clientID, aud, scope 
 }
 
 // Verify checks raw as an access token of this issuer for audience aud
-// and returns its claims. Every failure is ErrInvalid (wrapped with why).
+// (any audience when aud is empty: introspection, revocation) and returns
+// its claims. Every failure is ErrInvalid (wrapped with why).
 func (i *Issuer) Verify(ctx context.Context, raw, aud string) (Claims, error) {
 	if len(raw) > MaxLen || strings.Count(raw, ".") != 2 {
 		return Claims{}, fmt.Errorf("%w: not a compact JWS", ErrInvalid)
@@ -218,7 +219,11 @@ func (i *Issuer) Verify(ctx context.Context, raw, aud string) (Claims, error) {
 	if err := tok.Claims(pub, &c); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := c.Claims.ValidateWithLeeway(jwt.Expected{Issuer: i.cfg.Issuer, AnyAudience: jwt.Audience{aud}, Time: i.cfg.Now()}, leeway); err != nil {
+	want := jwt.Expected{Issuer: i.cfg.Issuer, Time: i.cfg.Now()}
+	if aud != "" {
+		want.AnyAudience = jwt.Audience{aud}
+	}
+	if err := c.Claims.ValidateWithLeeway(want, leeway); err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if c.Expiry == nil || c.IssuedAt == nil || c.ID == "" || c.SessionID == "" || c.UserID() == 0 {
