@@ -43,6 +43,15 @@ type Report struct {
 	NginxCommands              *PerRequest
 	Verify                     *Measured
 	VerifyCommands             *PerRequest
+
+	// Tokens (issue 8): password grant against raw bcrypt (9, 9r), refresh
+	// (10) with its Redis commands and one token session's memory, /api/me
+	// with a cookie and with a JWT (11c, 11j).
+	PasswordGrant, GrantBcrypt *Measured
+	Refresh                    *Measured
+	RefreshCommands            *PerRequest
+	TokenSessionBytes          int64
+	MeCookie, MeJWT            *Measured
 }
 
 // MemoryResult is scenario 5.
@@ -134,6 +143,24 @@ func (r *Report) Write(w io.Writer) {
 			fmt.Sprintf("≤ %g read, no write", targetReads), verdict(c.Reads <= targetReads && c.Writes == 0))
 	}
 
+	if r.PasswordGrant != nil {
+		ratio := r.PasswordGrant.Rate() / r.GrantBcrypt.Rate()
+		row("9", fmt.Sprintf("password grant, POST /oauth/token, %d clients", o.SignInWorkers), r.PasswordGrant,
+			fmt.Sprintf("%.2f × raw bcrypt", ratio), fmt.Sprintf("≥ %.1f × raw bcrypt", targetSignInRatio), judged(ratio >= targetSignInRatio, r.PasswordGrant, r.GrantBcrypt))
+		row("9r", fmt.Sprintf("raw bcrypt compare, cost %d, %d goroutines in authbench, server idle", o.Cost, r.GOMAXPROCS), r.GrantBcrypt, "reference", "—", "—")
+	}
+	if r.Refresh != nil {
+		c := r.RefreshCommands
+		row("10", fmt.Sprintf("refresh grant, POST /oauth/token, %d clients, one family each", o.Workers), r.Refresh,
+			fmt.Sprintf("Redis per refresh: %.3f reads, %.3f writes, %.3f other (%s); one token session %d B (MEMORY USAGE of record and family)",
+				c.Reads, c.Writes, c.Other, c.Breakdown(), r.TokenSessionBytes), "—", "—")
+	}
+	if r.MeCookie != nil {
+		row("11c", fmt.Sprintf("GET /api/me with a session cookie, %d clients", o.Workers), r.MeCookie, "reference", "—", "—")
+		row("11j", fmt.Sprintf("GET /api/me with an access JWT (ES256 verify + sid read), %d clients", o.Workers), r.MeJWT,
+			fmt.Sprintf("%.2f × (11c)", r.MeJWT.Rate()/r.MeCookie.Rate()), "—", "—")
+	}
+
 	r.writeCPU(w)
 	r.writeNotes(w)
 }
@@ -147,7 +174,8 @@ func (r *Report) writeCPU(w io.Writer) {
 		n string
 		m *Measured
 	}{{"1", r.Public}, {"2", r.Protected}, {"3", r.SignIn}, {"3r", r.Bcrypt}, {"6c", r.Calm}, {"6f", r.Flood},
-		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify}} {
+		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify},
+		{"9", r.PasswordGrant}, {"9r", r.GrantBcrypt}, {"10", r.Refresh}, {"11c", r.MeCookie}, {"11j", r.MeJWT}} {
 		if x.m == nil {
 			continue
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 func (b *bench) run(ctx context.Context, rep *Report) error {
-	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) {
+	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) || b.opts.runs(11) {
 		if err := b.mintProtected(ctx); err != nil {
 			return err
 		}
@@ -51,6 +51,9 @@ func (b *bench) run(ctx context.Context, rep *Report) error {
 		if err := b.memory(ctx, rep); err != nil {
 			return fmt.Errorf("scenario 5: %w", err)
 		}
+	}
+	if err := b.tokenScenarios(ctx, rep); err != nil {
+		return err
 	}
 	return nil
 }
