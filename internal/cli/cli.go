@@ -44,6 +44,11 @@ Usage:
   authd rules explain URL USER [METHOD]
                                say what forward auth answers USER ("-": signed
                                out) for URL, with ACCESS_RULES_FILE
+  authd token keys list        list the JWT signing keys
+  authd token keys rotate      add a new signing key; the previous one stays
+                               published until its tokens have expired
+  authd token client-secret ID make a secret for a resource server (for
+                               /oauth/introspect) and its RESOURCE_SERVERS entry
 
   authd version                print the version and the commit it was built from
 
@@ -84,11 +89,13 @@ func run(ctx context.Context, env Env) error {
 		return rulesCommand(ctx, env, args)
 	case "version", "-version", "--version":
 		return version(env)
+	case "token":
+		return tokenCommand(ctx, env, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil
 	}
-	return unknownCommand(env, "command", cmd, []string{"serve", "migrate", "user", "session", "group", "rules", "version", "help"})
+	return unknownCommand(env, "command", cmd, []string{"serve", "migrate", "user", "session", "group", "rules", "token", "version", "help"})
 }
 
 // loadConfig parses the flags and environment for the named subcommand.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/config"
 	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/memredis"
@@ -125,6 +126,18 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	issuer, err := newIssuer(ctx, cfg, db, keys)
+	if err != nil {
+		return err
+	}
+	var resourceServers []server.ResourceServer
+	for _, s := range cfg.ResourceServers {
+		rs, err := config.ParseResourceServer(s)
+		if err != nil {
+			return err
+		}
+		resourceServers = append(resourceServers, server.ResourceServer{ID: rs.ID, SecretHash: rs.SecretHash})
+	}
 	groups := group.NewStore(db)
 	guard, err := newGuard(cfg, groups, log)
 	if err != nil {
@@ -171,6 +184,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		CookieSecure:   cfg.CookieSecure,
 
 		Devices:               devices,
+		AccessTokens:          issuer,
+		TokenAudiences:        cfg.TokenAudiences,
+		ResourceServers:       resourceServers,
+		CORSOrigins:           cfg.CORSOrigins,
 		HSTSIncludeSubdomains: cfg.HSTSIncludeSubdomains,
 		HSTSPreload:           cfg.HSTSPreload,
 	})

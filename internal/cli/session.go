@@ -36,6 +36,9 @@ func sessionConfig(cfg config.Config) session.Config {
 		KeyPrefix:           cfg.RedisKeyPrefix,
 		CookieName:          cfg.CookiePrefix() + session.CookieName,
 		ReplicaAckTimeout:   replicaAckTimeout(cfg.Redis.ReplicaAckTimeout),
+		TokenIdleTimeout:    cfg.TokenSessionIdleTimeout,
+		TokenLifetime:       cfg.TokenSessionLifetime,
+		RefreshGrace:        cfg.RefreshGrace,
 	}
 }
 

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -111,6 +112,18 @@ type Config struct {
 	ReturnOrigins   []string
 	GroupsRefresh   time.Duration
 	IdentityHeaders forwardauth.Headers
+	// Tokens for API and mobile clients (OAuth 2.0 token endpoint).
+	TokenSessionIdleTimeout time.Duration
+	TokenSessionLifetime    time.Duration
+	RefreshGrace            time.Duration
+	AccessTokenLifetime     time.Duration
+	SigningKeyRotation      time.Duration
+	// TokenAudiences are the services POST /api/token may mint a JWT for.
+	TokenAudiences []string
+	// ResourceServers may call introspection: "id:sha256-hex-of-secret".
+	ResourceServers []string
+	// CORSOrigins may call /oauth/* and /api/* from browser scripts.
+	CORSOrigins []string
 }
 
 // PublicBase is PublicURL, or, when it is empty, this server's own address
@@ -229,6 +242,14 @@ func settings() []setting {
 		{"hsts-include-subdomains", "HSTS_INCLUDE_SUBDOMAINS", "false", "add includeSubDomains to Strict-Transport-Security: every subdomain must then serve HTTPS", boolean(func(c *Config) *bool { return &c.HSTSIncludeSubdomains })},
 		{"hsts-preload", "HSTS_PRELOAD", "false", "add preload to Strict-Transport-Security (needs HSTS_INCLUDE_SUBDOMAINS and a max-age of at least a year)", boolean(func(c *Config) *bool { return &c.HSTSPreload })},
 		{"throttle-device-failures", "THROTTLE_DEVICE_FAILURES", "10", "failed sign-ins per device token, and wrong current passwords per signed-in session, per window before 429 (0: no budgets of their own: they count per account and address like everyone)", integer(func(c *Config) *int { return &c.ThrottleDeviceFailures })},
+		{"token-session-idle-timeout", "TOKEN_SESSION_IDLE_TIMEOUT", "720h", "end an API client's token session (OAuth refresh-token family) unused for this long", duration(func(c *Config) *time.Duration { return &c.TokenSessionIdleTimeout })},
+		{"token-session-lifetime", "TOKEN_SESSION_LIFETIME", "2160h", "absolute lifetime of an API client's token session", duration(func(c *Config) *time.Duration { return &c.TokenSessionLifetime })},
+		{"refresh-grace", "REFRESH_GRACE", "10s", "how long a just-rotated refresh token still returns the current tokens instead of ending its session as a reuse", duration(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+		{"access-token-lifetime", "ACCESS_TOKEN_LIFETIME", "5m", "lifetime of access tokens (JWTs); third parties verifying them offline accept them this long after a revocation", duration(func(c *Config) *time.Duration { return &c.AccessTokenLifetime })},
+		{"signing-key-rotation", "SIGNING_KEY_ROTATION", "720h", "add a new JWT signing key when the current one is this old (0: only by authd token keys rotate)", duration(func(c *Config) *time.Duration { return &c.SigningKeyRotation })},
+		{"token-audiences", "TOKEN_AUDIENCES", "", "comma-separated services (aud values, e.g. https://api.example.com) a signed-in session may get a JWT for at POST /api/token", list(func(c *Config) *[]string { return &c.TokenAudiences })},
+		{"resource-servers", "RESOURCE_SERVERS", "", "comma-separated id:sha256-hex-of-secret of services allowed to call /oauth/introspect (make one with: authd token client-secret)", list(func(c *Config) *[]string { return &c.ResourceServers })},
+		{"cors-origins", "CORS_ORIGINS", "", "comma-separated origins whose scripts may call /oauth/* and /api/* (also trusted for POSTs)", list(func(c *Config) *[]string { return &c.CORSOrigins })},
 		{"device-token-lifetime", "DEVICE_TOKEN_LIFETIME", "2160h", "how long a device token (given at each sign-in) marks the device as one that signed in before", duration(func(c *Config) *time.Duration { return &c.DeviceTokenLifetime })},
 	}
 }
@@ -347,6 +368,15 @@ func (c Config) validate() error {
 			"choose COOKIE_DOMAIN for single sign-on across subdomains, or COOKIE_HOST_PREFIX so that no subdomain can plant a session cookie")
 	check(!c.CookieHostPrefix || c.CookieSecure, "COOKIE_HOST_PREFIX needs a Secure cookie: serve TLS (-tls-cert) or set COOKIE_SECURE=true behind a TLS proxy")
 	check(c.DeviceTokenLifetime > 0, "DEVICE_TOKEN_LIFETIME must be positive")
+	check(c.TokenSessionIdleTimeout > 0 && c.TokenSessionIdleTimeout <= c.TokenSessionLifetime,
+		"TOKEN_SESSION_IDLE_TIMEOUT must be positive and at most TOKEN_SESSION_LIFETIME")
+	check(c.RefreshGrace > 0 && c.RefreshGrace <= time.Minute, "REFRESH_GRACE must be positive and at most 1m")
+	check(c.AccessTokenLifetime >= 10*time.Second && c.AccessTokenLifetime <= time.Hour, "ACCESS_TOKEN_LIFETIME must be between 10s and 1h")
+	check(c.SigningKeyRotation == 0 || c.SigningKeyRotation >= time.Hour, "SIGNING_KEY_ROTATION must be 0 or at least 1h")
+	for _, rs := range c.ResourceServers {
+		_, err := ParseResourceServer(rs)
+		check(err == nil, "RESOURCE_SERVERS: %v", err)
+	}
 	check(c.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT must be text or json")
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
@@ -422,4 +452,22 @@ func duration(field func(*Config) *time.Duration) func(*Config, string) error {
 		*field(c) = d
 		return nil
 	}
+}
+
+// ResourceServer is a service allowed to call introspection.
+type ResourceServer struct {
+	ID string
+	// SecretHash is the SHA-256 of its secret (hex): the secret itself is
+	// never configured.
+	SecretHash []byte
+}
+
+// ParseResourceServer reads "id:sha256-hex".
+func ParseResourceServer(s string) (ResourceServer, error) {
+	id, h, ok := strings.Cut(strings.TrimSpace(s), ":")
+	sum, err := hex.DecodeString(h)
+	if !ok || id == "" || len(id) > 64 || err != nil || len(sum) != 32 {
+		return ResourceServer{}, fmt.Errorf("%q is not id:sha256-hex-of-secret (make one with: authd token client-secret)", s)
+	}
+	return ResourceServer{ID: id, SecretHash: sum}, nil
 }
