@@ -61,7 +61,9 @@ type testServer struct {
 }
 
 type testOptions struct {
-	session  session.Config
+	session session.Config
+	// cost is the bcrypt cost; 0 (the default) means password.NewTestHasher,
+	// for the tests in which the cost is not what is tested.
 	cost     int
 	signup   bool
 	maxBody  int64
@@ -86,7 +88,6 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	t.Helper()
 	o := testOptions{
 		session: session.Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, RefreshInterval: time.Minute, RememberLifetime: 24 * time.Hour, RememberIdleTimeout: 2 * time.Hour},
-		cost:    password.MinCost,
 		signup:  true,
 	}
 	for _, f := range opts {
@@ -137,7 +138,11 @@ func (ts *testServer) start(t testing.TB) {
 	var err error
 	// One P stays free of hashing workers: the test process does not raise
 	// GOMAXPROCS for them as authd serve does.
-	ts.hasher, err = password.NewHasher(o.cost, max(1, runtime.GOMAXPROCS(0)-1))
+	if o.cost == 0 {
+		ts.hasher, err = password.NewTestHasher()
+	} else {
+		ts.hasher, err = password.NewHasher(o.cost, max(1, runtime.GOMAXPROCS(0)-1))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
