@@ -64,13 +64,15 @@ type testOptions struct {
 	session session.Config
 	// cost is the bcrypt cost; 0 (the default) means password.NewTestHasher,
 	// for the tests in which the cost is not what is tested.
-	cost     int
-	signup   bool
-	maxBody  int64
-	redisArg []string
-	limits   Limits
-	hsts     int
-	proxies  []string
+	cost int
+	// lowPriority runs the hashing workers at nice 19, as authd serve does.
+	lowPriority bool
+	signup      bool
+	maxBody     int64
+	redisArg    []string
+	limits      Limits
+	hsts        int
+	proxies     []string
 	// notices turns the optional notices on or off (all on by default);
 	// rangeURL enables the HIBP range check; now is the tokens' clock.
 	notices  *notice.Config
@@ -141,7 +143,10 @@ func (ts *testServer) start(t testing.TB) {
 	if o.cost == 0 {
 		ts.hasher, err = password.NewTestHasher()
 	} else {
-		ts.hasher, err = password.NewHasher(o.cost, max(1, runtime.GOMAXPROCS(0)-1))
+		// At the test's own priority unless the priority is under test: at
+		// nice 19 other processes on a busy machine starve the workers, and
+		// a sign-in runs out of its time.
+		ts.hasher, err = password.NewHasherPriority(o.cost, max(1, runtime.GOMAXPROCS(0)-1), o.lowPriority)
 	}
 	if err != nil {
 		t.Fatal(err)
