@@ -86,7 +86,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	cancel()
 
-	hasher, err := password.NewHasher(cfg.BcryptCost, cfg.HashConcurrency)
+	hasher, err := password.NewHasherPriority(cfg.BcryptCost, cfg.HashConcurrency, cfg.HashLowPriority)
 	if err != nil {
 		return err
 	}

@@ -100,7 +100,7 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 		}
 		return tw.Flush()
 	case "add", "passwd":
-		hasher, err := password.NewHasher(cfg.BcryptCost, 1)
+		hasher, err := password.NewHasherPriority(cfg.BcryptCost, 1, cfg.HashLowPriority)
 		if err != nil {
 			return err
 		}

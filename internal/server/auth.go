@@ -449,6 +449,15 @@ func (a *app) record(r *http.Request, userID int64, kind activity.Kind) {
 // refuses. Only successes write here: failed paths must all cost the same.
 func (a *app) recordNow(r *http.Request, userID int64, kind activity.Kind) {
 	e := activity.Event{UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent()}
+	// Failures queued before this success are written first, so that the
+	// rows keep the order of the events (a run of strangers' attempts ends
+	// at the owner's sign-in). Without it, a fast machine wrote the success
+	// ahead of the failures still queued and merged runs it should not.
+	ctx, cancel := context.WithTimeout(r.Context(), activityFlushWait)
+	defer cancel()
+	if err := a.events.Flush(ctx); err != nil {
+		a.logger(r).Warn("activity: queued events not yet written before a sign-in", "user_id", userID, "err", err)
+	}
 	if err := a.Activity.Record(r.Context(), e); err != nil {
 		a.logger(r).Warn("record activity; queued instead", "user_id", userID, "err", err)
 		a.events.Record(e)

@@ -63,14 +63,18 @@ type testServer struct {
 }
 
 type testOptions struct {
-	session  session.Config
-	cost     int
-	signup   bool
-	maxBody  int64
-	redisArg []string
-	limits   Limits
-	hsts     int
-	proxies  []string
+	session session.Config
+	// cost is the bcrypt cost; 0 (the default) means password.NewTestHasher,
+	// for the tests in which the cost is not what is tested.
+	cost int
+	// lowPriority runs the hashing workers at nice 19, as authd serve does.
+	lowPriority bool
+	signup      bool
+	maxBody     int64
+	redisArg    []string
+	limits      Limits
+	hsts        int
+	proxies     []string
 	// notices turns the optional notices on or off (all on by default);
 	// rangeURL enables the HIBP range check; now is the tokens' clock.
 	notices  *notice.Config
@@ -94,7 +98,6 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	t.Helper()
 	o := testOptions{
 		session: session.Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, RefreshInterval: time.Minute, RememberLifetime: 24 * time.Hour, RememberIdleTimeout: 2 * time.Hour},
-		cost:    password.MinCost,
 		signup:  true,
 	}
 	for _, f := range opts {
@@ -145,7 +148,14 @@ func (ts *testServer) start(t testing.TB) {
 	var err error
 	// One P stays free of hashing workers: the test process does not raise
 	// GOMAXPROCS for them as authd serve does.
-	ts.hasher, err = password.NewHasher(o.cost, max(1, runtime.GOMAXPROCS(0)-1))
+	if o.cost == 0 {
+		ts.hasher, err = password.NewTestHasher()
+	} else {
+		// At the test's own priority unless the priority is under test: at
+		// nice 19 other processes on a busy machine starve the workers, and
+		// a sign-in runs out of its time.
+		ts.hasher, err = password.NewHasherPriority(o.cost, max(1, runtime.GOMAXPROCS(0)-1), o.lowPriority)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,10 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": n, "device_token": devToken})
+		// n counts this request's own session too, which goes on under a
+		// new token: the answer reports the others (the route requires a
+		// session, so it was among them unless it ended meanwhile).
+		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": max(n-1, 0), "device_token": devToken})
 		return
 	}
 	a.setNotice(w, r, noticePasswordChanged, "")

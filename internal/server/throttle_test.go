@@ -389,7 +389,7 @@ func TestHashingFloodDoesNotStarveOtherRequests(t *testing.T) {
 	// Not parallel: it measures latency, so it runs alone among this
 	// package's tests.
 	const cost12Hash = "$2a$12$8vJBzVVwu7LftG8hr8Tp4eGT0an5NLsbM3QoTEYtUPAPcXm7NqZVa" // "password one"
-	ts := newTestServer(t, func(o *testOptions) { o.cost = 12 })
+	ts := newTestServer(t, func(o *testOptions) { o.cost, o.lowPriority = 12, true })
 	if _, err := ts.users.Create(t.Context(), "alice", cost12Hash); err != nil {
 		t.Fatal(err)
 	}
