@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -100,6 +102,12 @@ type Info struct {
 	// from; UserAgent is a short summary such as "Firefox on Linux".
 	ClientAddr string
 	UserAgent  string
+	// Methods say how the session authenticated, in the spirit of OpenID's
+	// amr claim: "pwd", "otp", "hwk" (a passkey), "rec" (a recovery code).
+	Methods []string
+	// Pending: the password was right, the second factor is still due.
+	// A pending session is not signed in: Current refuses it.
+	Pending bool
 }
 
 // Grant is what SignIn needs to start a session.
@@ -110,7 +118,15 @@ type Grant struct {
 	// that was just checked.
 	Epoch    int64
 	Remember bool
+	// Methods are how the user authenticated (Info.Methods).
+	Methods []string
+	// Pending starts a session that waits for the second factor: it lives
+	// PendingLifetime at most and is not signed in (Manager.Pending).
+	Pending bool
 }
+
+// PendingLifetime is how long a session waiting for its second factor lives.
+const PendingLifetime = 5 * time.Minute
 
 // Manager loads, checks, creates, lists and revokes sessions.
 type Manager struct {
@@ -131,6 +147,8 @@ const (
 	keyRemember = "rem"
 	keyAddr     = "addr"
 	keyAgent    = "ua"
+	keyPending  = "pend"
+	keyMethods  = "amr" // space-separated
 )
 
 // NewManager returns a Manager storing sessions in pool's Redis.
@@ -186,6 +204,7 @@ func (m *Manager) maxLifetime() time.Duration {
 type state struct {
 	info     Info
 	signedIn bool
+	pending  bool      // info is a session waiting for its second factor
 	ended    EndReason // why the presented token no longer works
 	err      error     // wraps ErrUnavailable when the store failed
 }
@@ -212,6 +231,16 @@ func (m *Manager) Current(ctx context.Context) (Info, error) {
 	return st.info, nil
 }
 
+// Pending returns the request's session when it waits for its second
+// factor: the password step passed, and nothing is signed in yet.
+func (m *Manager) Pending(ctx context.Context) (Info, bool) {
+	st := stateFrom(ctx)
+	if st.err != nil || !st.pending {
+		return Info{}, false
+	}
+	return st.info, true
+}
+
 // EndReason tells why the token the request presented no longer names a
 // live session (EndNone when it presented none, or a live one), so that a
 // device whose session was ended elsewhere can be told so. A stranger with
@@ -233,7 +262,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 		// deleted either: signing in now could leave it alive beside the new one.
 		return 0, st.err
 	}
-	if st := stateFrom(ctx); st.signedIn {
+	if st := stateFrom(ctx); st.signedIn || st.pending {
 		// End the request's own session with its index entry; scs's
 		// RenewToken would delete only the record.
 		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
@@ -251,6 +280,9 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	if remember {
 		lifetime, idle = m.cfg.RememberLifetime, m.cfg.RememberIdleTimeout
 	}
+	if g.Pending {
+		lifetime, idle = min(lifetime, PendingLifetime), min(idle, PendingLifetime)
+	}
 	now := time.Now()
 	deadline := now.Add(lifetime)
 	addr, agent := m.cfg.ClientAddr(r), useragent.Summary(r.UserAgent())
@@ -264,6 +296,10 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	m.scs.Put(ctx, keyRemember, remember)
 	m.scs.Put(ctx, keyAddr, addr)
 	m.scs.Put(ctx, keyAgent, agent)
+	if g.Pending {
+		m.scs.Put(ctx, keyPending, true)
+	}
+	m.scs.Put(ctx, keyMethods, strings.Join(g.Methods, " "))
 	create := &createOpts{
 		userID:      g.UserID,
 		epoch:       g.Epoch,
@@ -280,11 +316,12 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	m.writeCookie(w, token, deadline, remember)
 
 	st := stateFrom(ctx)
-	st.signedIn, st.err, st.ended = true, nil, EndNone
+	st.signedIn, st.pending, st.err, st.ended = !g.Pending, g.Pending, nil, EndNone
 	st.info = Info{
 		ID: tokenID(token), UserID: g.UserID, Name: g.Name,
 		SignedInAt: now, Expires: earliest(now.Add(idle), deadline),
 		Remember: remember, ClientAddr: addr, UserAgent: agent,
+		Methods: slices.Clone(g.Methods), Pending: g.Pending,
 	}
 	return create.evicted, nil
 }
@@ -312,7 +349,7 @@ func (m *Manager) newToken(ctx context.Context, tag string) error {
 // afterwards finds nothing.
 func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 	st := stateFrom(ctx)
-	if st.signedIn {
+	if st.signedIn || st.pending {
 		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
 			return m.storeErr("end session", err)
 		}
@@ -324,7 +361,7 @@ func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 		}
 	}
 	m.ClearCookie(w)
-	st.signedIn, st.info = false, Info{}
+	st.signedIn, st.pending, st.info = false, false, Info{}
 	return nil
 }
 

@@ -31,7 +31,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 			m.check(loaded, r, st)
-			if token != "" && !st.signedIn {
+			if token != "" && !st.signedIn && !st.pending {
 				st.ended = m.endReason(ctx, token)
 			}
 		case errors.Is(err, errStore):
@@ -70,6 +70,10 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	info.Remember, _ = m.scs.Get(ctx, keyRemember).(bool)
 	info.ClientAddr, _ = m.scs.Get(ctx, keyAddr).(string)
 	info.UserAgent, _ = m.scs.Get(ctx, keyAgent).(string)
+	info.Pending, _ = m.scs.Get(ctx, keyPending).(bool)
+	if amr, _ := m.scs.Get(ctx, keyMethods).(string); amr != "" {
+		info.Methods = strings.Fields(amr)
+	}
 	signedIn, _ := m.scs.Get(ctx, keySignedIn).(int64)
 	info.SignedInAt = time.UnixMilli(signedIn)
 	seenMs, _ := m.scs.Get(ctx, keySeen).(int64)
@@ -108,7 +112,9 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 		}
 	}
 	info.Expires = earliest(seen.Add(idle), deadline)
-	st.signedIn, st.info = true, info
+	// A session waiting for its second factor is not signed in: every
+	// caller of Current refuses it, and only Pending sees it.
+	st.signedIn, st.pending, st.info = !info.Pending, info.Pending, info
 }
 
 // endReason tells why token, which names no live session, stopped working.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type Entry struct {
 	Remember   bool
 	// Current marks the session of the request that asked for the list.
 	Current bool
+	// Methods say how it signed in (Info.Methods).
+	Methods []string
 }
 
 // List returns the user's live sessions, newest first. It reads the user's
@@ -50,6 +53,12 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 		en.ClientAddr, _ = values[keyAddr].(string)
 		en.UserAgent, _ = values[keyAgent].(string)
 		en.Remember, _ = values[keyRemember].(bool)
+		if pending, _ := values[keyPending].(bool); pending {
+			continue // not signed in: waiting for its second factor
+		}
+		if amr, _ := values[keyMethods].(string); amr != "" {
+			en.Methods = strings.Fields(amr)
+		}
 		out = append(out, en)
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return b.SignedInAt.Compare(a.SignedInAt) })
