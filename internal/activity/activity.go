@@ -44,11 +44,33 @@ const (
 	// account (or the address, or the device) was locked after too many
 	// failures.
 	SignInThrottled Kind = "sign_in_throttled"
+	// SignInTOTP, SignInRecovery and SignInPasskey are sign-ins that used
+	// a second factor (after the password) or a passkey alone.
+	SignInTOTP     Kind = "sign_in_totp"
+	SignInRecovery Kind = "sign_in_recovery"
+	SignInPasskey  Kind = "sign_in_passkey"
+	// SecondFactorFailed: a wrong code after a right password.
+	SecondFactorFailed Kind = "second_factor_failed"
+	// TOTPAdded and TOTPRemoved: an authenticator app was set up or removed.
+	TOTPAdded   Kind = "totp_added"
+	TOTPRemoved Kind = "totp_removed"
+	// RecoveryCodesCreated: a new set of recovery codes replaced the old.
+	RecoveryCodesCreated Kind = "recovery_codes_created"
+	// PasskeyAdded and PasskeyRemoved: a passkey was registered or removed.
+	PasskeyAdded   Kind = "passkey_added"
+	PasskeyRemoved Kind = "passkey_removed"
 )
+
+// IsSignIn reports whether k is a successful sign-in, by any method.
+func (k Kind) IsSignIn() bool {
+	return k == SignIn || k == SignInTOTP || k == SignInRecovery || k == SignInPasskey
+}
 
 // collapses reports whether events of kind k merge into the user's newest
 // row of the same kind when only such failures came after it.
-func (k Kind) collapses() bool { return k == SignInFailed || k == SignInThrottled }
+func (k Kind) collapses() bool {
+	return k == SignInFailed || k == SignInThrottled || k == SecondFactorFailed
+}
 
 // Label is the kind in words, for people.
 func (k Kind) Label() string {
@@ -77,6 +99,24 @@ func (k Kind) Label() string {
 		return "E-mail address removed"
 	case SignInThrottled:
 		return "Sign-in attempt refused during a lock (too many failures)"
+	case SignInTOTP:
+		return "Signed in with password and authenticator app"
+	case SignInRecovery:
+		return "Signed in with password and a recovery code"
+	case SignInPasskey:
+		return "Signed in with a passkey"
+	case SecondFactorFailed:
+		return "Wrong second-factor code after a right password"
+	case TOTPAdded:
+		return "Authenticator app added"
+	case TOTPRemoved:
+		return "Authenticator app removed"
+	case RecoveryCodesCreated:
+		return "New recovery codes created"
+	case PasskeyAdded:
+		return "Passkey added"
+	case PasskeyRemoved:
+		return "Passkey removed"
 	}
 	return string(k)
 }

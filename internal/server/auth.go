@@ -30,6 +30,7 @@ func (a *app) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	next, _ := localRedirect(r.URL.Query().Get("next"))
 	d := a.page(r, "Sign In")
 	d.Form = &formView{Next: next, ReturnTo: a.returnTo(r.URL.Query().Get("rd"))}
+	d.Scripts = a.WebAuthn != nil // "Sign in with a passkey"
 	if d.User == nil && d.Notice == "" {
 		// This device's session ended: say why (another device ended it,
 		// a password change, or it expired).
@@ -125,6 +126,11 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		// The counters expire on their own; the sign-in stands.
 		a.logger(r).Warn("reset sign-in throttle", "user_id", u.ID, "err", err)
 	}
+	// An account with a second factor gets a pending session here, not a
+	// signed-in one (M3).
+	if a.beginSecondFactor(w, r, u, c.Remember, f) {
+		return
+	}
 	isNew := a.newDevice(r, u) // before this sign-in is recorded
 	devToken, ok := a.startSession(w, r, u, c.Remember, from...)
 	if !ok {
@@ -191,7 +197,15 @@ func appAttrs(returnTo string) []slog.Attr {
 // failure it has answered the request. The caller records the activity: a
 // sign-in, or the password change that renewed the session.
 func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool, extra ...slog.Attr) (string, bool) {
-	evicted, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember})
+	return a.startSessionWith(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember, Methods: []string{amrPassword}}, extra...)
+}
+
+// startSessionWith is startSession for a grant of any method.
+func (a *app) startSessionWith(w http.ResponseWriter, r *http.Request, g session.Grant, extra ...slog.Attr) (string, bool) {
+	u := user.User{ID: g.UserID}
+	remember := g.Remember
+	g.AuthAt = a.Now()
+	evicted, err := a.Sessions.SignIn(w, r, g)
 	switch {
 	case errors.Is(err, session.ErrCredentialsChanged):
 		// The password changed between the check and now: the old one no
@@ -204,7 +218,7 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 		return "", false
 	}
 	a.Metrics.SignIn("success")
-	a.audit(r, "sign_in", "success", u.ID, append([]slog.Attr{slog.Bool("remember", remember)}, extra...)...)
+	a.audit(r, "sign_in", "success", u.ID, append([]slog.Attr{slog.Bool("remember", remember), slog.String("amr", strings.Join(g.Methods, " "))}, extra...)...)
 	if evicted > 0 {
 		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
 	}
@@ -324,7 +338,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 			a.logger(r).Error("confirmation mail not queued", "user_id", u.ID, "err", err)
 		}
 	}
-	if _, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch}); err != nil {
+	if _, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Methods: []string{amrPassword}}); err != nil {
 		a.logger(r).Warn("sign-in after sign-up", "user_id", u.ID, "err", err)
 		w.Header().Set("Retry-After", "5")
 		a.fail(w, r, http.StatusServiceUnavailable, "Your account was created, but signing you in failed. Please sign in again in a moment.")

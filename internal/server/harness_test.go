@@ -27,6 +27,7 @@ import (
 	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/mail"
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/pwnlist"
@@ -58,6 +59,7 @@ type testServer struct {
 	srv     *Server
 	devices *device.Tokens
 	guard   *forwardauth.Guard // forward auth's rules: ts.guard.SetRules
+	mfa     *mfa.Store
 }
 
 type testOptions struct {
@@ -80,6 +82,8 @@ type testOptions struct {
 	// share their first's).
 	keys    *secret.Keys
 	forward forwardauth.Config
+	// clock is the clock of TOTP and step-up; nil means time.Now.
+	clock func() time.Time
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -168,7 +172,9 @@ func (ts *testServer) start(t testing.TB) {
 	if ts.guard, err = forwardauth.New(o.forward, group.NewStore(ts.db)); err != nil {
 		t.Fatal(err)
 	}
+	ts.mfa = mfa.NewStore(ts.db, o.keys, "authd test", o.clock)
 	h, err := New(Config{
+		MFA: ts.mfa, Now: o.clock, Challenges: mfa.NewChallenges(ts.pool, ts.prefix+"webauthn:", 0),
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
 		Activity:   activity.NewStore(ts.db, time.Hour, 100),

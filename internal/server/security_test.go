@@ -231,6 +231,8 @@ var publicRoutes = map[string]bool{
 	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true, "GET /favicon.ico": true,
 	"GET /forgot": true, "POST /forgot": true, "GET /reset": true, "POST /reset": true,
 	"GET /email/verify": true, "POST /email/verify": true,
+	// The second step answers pending sessions only (TestPendingSessionRefusedEverywhere).
+	"GET /login/2fa": true, "POST /login/2fa": true, "POST /login/passkey/options": true, "POST /login/passkey": true,
 }
 
 // isVerifyRoute: the forward-auth endpoints are the session check itself,

@@ -24,6 +24,8 @@ type sessionJSON struct {
 	UserAgent  string    `json:"user_agent"`
 	Remember   bool      `json:"remember"`
 	Current    bool      `json:"current"`
+	// Methods say how it signed in: "pwd", "otp", "hwk", "rec" (RFC 8176).
+	Methods []string `json:"methods"`
 }
 
 // handleSessions lists the signed-in user's sessions, this one marked.
@@ -39,7 +41,7 @@ func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
 		for _, e := range list {
 			out = append(out, sessionJSON{
 				ID: e.ID, SignedInAt: e.SignedInAt.UTC(), LastSeen: e.LastSeen.UTC(), ExpiresAt: e.Expires.UTC(),
-				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current,
+				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current, Methods: e.Methods,
 			})
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})

@@ -105,6 +105,9 @@ type Info struct {
 	// Methods say how the session authenticated, in the spirit of OpenID's
 	// amr claim: "pwd", "otp", "hwk" (a passkey), "rec" (a recovery code).
 	Methods []string
+	// AuthAt is when the session last authenticated: its sign-in, or a
+	// later confirmation of the password or a factor (step-up).
+	AuthAt time.Time
 	// Pending: the password was right, the second factor is still due.
 	// A pending session is not signed in: Current refuses it.
 	Pending bool
@@ -120,6 +123,8 @@ type Grant struct {
 	Remember bool
 	// Methods are how the user authenticated (Info.Methods).
 	Methods []string
+	// AuthAt is when (Info.AuthAt); zero means now.
+	AuthAt time.Time
 	// Pending starts a session that waits for the second factor: it lives
 	// PendingLifetime at most and is not signed in (Manager.Pending).
 	Pending bool
@@ -149,6 +154,7 @@ const (
 	keyAgent    = "ua"
 	keyPending  = "pend"
 	keyMethods  = "amr" // space-separated
+	keyAuthAt   = "at"  // unix milliseconds of the last authentication
 )
 
 // NewManager returns a Manager storing sessions in pool's Redis.
@@ -300,6 +306,11 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 		m.scs.Put(ctx, keyPending, true)
 	}
 	m.scs.Put(ctx, keyMethods, strings.Join(g.Methods, " "))
+	authAt := g.AuthAt
+	if authAt.IsZero() {
+		authAt = now
+	}
+	m.scs.Put(ctx, keyAuthAt, authAt.UnixMilli())
 	create := &createOpts{
 		userID:      g.UserID,
 		epoch:       g.Epoch,
@@ -321,7 +332,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 		ID: tokenID(token), UserID: g.UserID, Name: g.Name,
 		SignedInAt: now, Expires: earliest(now.Add(idle), deadline),
 		Remember: remember, ClientAddr: addr, UserAgent: agent,
-		Methods: slices.Clone(g.Methods), Pending: g.Pending,
+		Methods: slices.Clone(g.Methods), Pending: g.Pending, AuthAt: authAt,
 	}
 	return create.evicted, nil
 }

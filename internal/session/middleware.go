@@ -71,6 +71,9 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	info.ClientAddr, _ = m.scs.Get(ctx, keyAddr).(string)
 	info.UserAgent, _ = m.scs.Get(ctx, keyAgent).(string)
 	info.Pending, _ = m.scs.Get(ctx, keyPending).(bool)
+	if at, ok := m.scs.Get(ctx, keyAuthAt).(int64); ok {
+		info.AuthAt = time.UnixMilli(at)
+	}
 	if amr, _ := m.scs.Get(ctx, keyMethods).(string); amr != "" {
 		info.Methods = strings.Fields(amr)
 	}
