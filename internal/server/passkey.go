@@ -154,7 +154,7 @@ func (a *app) handlePasskeyRename(w http.ResponseWriter, r *http.Request) {
 		a.badBody(w, r, errMalformed)
 		return
 	}
-	name := mfa.CleanPasskeyName(r.PostForm.Get("name"))
+	name := mfa.CleanPasskeyName(r.PostForm.Get("passkey_name"))
 	if name == "" {
 		a.fail(w, r, http.StatusUnprocessableEntity, "Give the passkey a name of 1 to 64 characters.")
 		return

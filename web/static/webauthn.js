@@ -28,7 +28,7 @@ async function register(form) {
   const cred = await navigator.credentials.create({
     publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(options.publicKey),
   });
-  return postJSON("/account/passkeys", { ceremony: options.ceremony, name: field(form, "name"), credential: cred.toJSON() });
+  return postJSON("/account/passkeys", { ceremony: options.ceremony, name: field(form, "passkey_name"), credential: cred.toJSON() });
 }
 
 async function signIn(form) {
