@@ -59,6 +59,10 @@ const (
 	// PasskeyAdded and PasskeyRemoved: a passkey was registered or removed.
 	PasskeyAdded   Kind = "passkey_added"
 	PasskeyRemoved Kind = "passkey_removed"
+	// RefreshTokenReused: an API client's rotated refresh token was
+	// presented again, so its session was ended (a stolen copy, or a
+	// client that lost track of its tokens).
+	RefreshTokenReused Kind = "refresh_token_reused"
 )
 
 // IsSignIn reports whether k is a successful sign-in, by any method.
@@ -117,6 +121,8 @@ func (k Kind) Label() string {
 		return "Passkey added"
 	case PasskeyRemoved:
 		return "Passkey removed"
+	case RefreshTokenReused:
+		return "API client session ended: an old refresh token was used again"
 	}
 	return string(k)
 }

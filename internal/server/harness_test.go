@@ -35,6 +35,7 @@ import (
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
 	"github.com/sessionauth/authd/internal/throttle"
+	"github.com/sessionauth/authd/internal/token"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -57,6 +58,7 @@ type testServer struct {
 	mailer  *notice.Mailer
 	tokens  *emailtoken.Store
 	srv     *Server
+	issuer  *token.Issuer
 	devices *device.Tokens
 	guard   *forwardauth.Guard // forward auth's rules: ts.guard.SetRules
 	mfa     *mfa.Store
@@ -84,6 +86,12 @@ type testOptions struct {
 	forward forwardauth.Config
 	// clock is the clock of TOTP and step-up; nil means time.Now.
 	clock func() time.Time
+	// OAuth: services /api/token mints for, resource servers, CORS
+	// origins, and the access tokens' clock (nil: time.Now).
+	audiences       []string
+	resourceServers []ResourceServer
+	corsOrigins     []string
+	tokenNow        func() time.Time
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -173,8 +181,16 @@ func (ts *testServer) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	ts.mfa = mfa.NewStore(ts.db, o.keys, "authd test", o.clock)
+	keyStore, err := token.NewKeyStore(ts.db, o.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.issuer, err = token.New(context.Background(), keyStore, token.Config{Issuer: testPublicURL, Now: o.tokenNow}); err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Config{
 		MFA: ts.mfa, Now: o.clock, Challenges: mfa.NewChallenges(ts.pool, ts.prefix+"webauthn:", 0),
+		AccessTokens: ts.issuer, TokenAudiences: o.audiences, ResourceServers: o.resourceServers, CORSOrigins: o.corsOrigins,
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
 		Activity:   activity.NewStore(ts.db, time.Hour, 100),

@@ -396,3 +396,32 @@ func TestResetNeedsSecondFactor(t *testing.T) {
 	}
 	wantStatus(t, c.get("/api/me"), http.StatusUnauthorized)
 }
+
+// The OAuth password grant has no second step: it refuses an account with
+// a second factor, saying so, and mints nothing.
+func TestPasswordGrantRefusesSecondFactor(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{}
+	ts, _ := newOAuthServer(t, func(o *testOptions) { o.clock = clk.now })
+	enrolledUser(t, ts, clk, "hank", "correct horse 8")
+	c := ts.client(t)
+	resp := c.postForm("/oauth/token", url.Values{"grant_type": {"password"}, "username": {"hank"}, "password": {"correct horse 8"}, "client_id": {"cli"}})
+	wantStatus(t, resp, http.StatusBadRequest)
+	var out struct {
+		Error    string   `json:"error"`
+		Required bool     `json:"second_factor_required"`
+		Access   string   `json:"access_token"`
+		Methods  []string `json:"methods"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if out.Error != "invalid_grant" || !out.Required || out.Access != "" || !slices.Contains(out.Methods, "totp") {
+		t.Fatalf("password grant for an account with a factor: %+v", out)
+	}
+	// A wrong password still reads as a wrong password.
+	resp = c.postForm("/oauth/token", url.Values{"grant_type": {"password"}, "username": {"hank"}, "password": {"wrong"}, "client_id": {"cli"}})
+	if b := body(t, resp); resp.StatusCode != http.StatusBadRequest || strings.Contains(b, "second_factor") {
+		t.Fatalf("wrong password: %d %s", resp.StatusCode, b)
+	}
+}

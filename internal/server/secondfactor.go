@@ -55,19 +55,26 @@ func (a *app) beginSecondFactor(w http.ResponseWriter, r *http.Request, u user.U
 	if !factors.Any() {
 		return false
 	}
-	_, err = a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember, Pending: true, Methods: []string{amrPassword}})
+	a.pendSecondFactor(w, r, u, factors, remember, f)
+	return true
+}
+
+// pendSecondFactor starts the pending session of an account with factors
+// and answers: the second-step page, or JSON naming its methods.
+func (a *app) pendSecondFactor(w http.ResponseWriter, r *http.Request, u user.User, factors mfa.Factors, remember bool, f *formView) {
+	_, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember, Pending: true, Methods: []string{amrPassword}})
 	switch {
 	case errors.Is(err, session.ErrCredentialsChanged):
 		a.fail(w, r, http.StatusUnauthorized, "The password was changed just now. Please sign in with the new one.")
-		return true
+		return
 	case err != nil:
 		a.unavailable(w, r, err)
-		return true
+		return
 	}
 	a.audit(r, "sign_in", "second_factor_required", u.ID)
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"second_factor_required": true, "methods": factors.Methods()})
-		return true
+		return
 	}
 	q := url.Values{}
 	if f.Next != "" {
@@ -81,7 +88,6 @@ func (a *app) beginSecondFactor(w http.ResponseWriter, r *http.Request, u user.U
 		target += "?" + q.Encode()
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
-	return true
 }
 
 // handleSecondFactorForm asks a pending session for its second factor.

@@ -233,6 +233,11 @@ var publicRoutes = map[string]bool{
 	"GET /email/verify": true, "POST /email/verify": true,
 	// The second step answers pending sessions only (TestPendingSessionRefusedEverywhere).
 	"GET /login/2fa": true, "POST /login/2fa": true, "POST /login/passkey/options": true, "POST /login/passkey": true,
+	// OAuth (oauth.go): the token endpoint authenticates by grant,
+	// introspection by resource-server credentials (401 without), revocation
+	// by holding the token; the metadata and the JWKS are public documents.
+	"POST /oauth/token": true, "POST /oauth/introspect": true, "POST /oauth/revoke": true,
+	"GET /.well-known/oauth-authorization-server": true, "GET /.well-known/jwks.json": true,
 }
 
 // isVerifyRoute: the forward-auth endpoints are the session check itself,

@@ -26,6 +26,11 @@ type sessionJSON struct {
 	Current    bool      `json:"current"`
 	// Methods say how it signed in: "pwd", "otp", "hwk", "rec" (RFC 8176).
 	Methods []string `json:"methods"`
+	// Kind is "browser" or "api" (a token session); Device is how lists
+	// show it ("Firefox on Linux", "API client · my-cli").
+	Kind     string `json:"kind"`
+	ClientID string `json:"client_id,omitempty"`
+	Device   string `json:"device"`
 }
 
 // handleSessions lists the signed-in user's sessions, this one marked.
@@ -42,6 +47,7 @@ func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
 			out = append(out, sessionJSON{
 				ID: e.ID, SignedInAt: e.SignedInAt.UTC(), LastSeen: e.LastSeen.UTC(), ExpiresAt: e.Expires.UTC(),
 				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current, Methods: e.Methods,
+				Kind: e.Kind, ClientID: e.ClientID, Device: e.Device(),
 			})
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})

@@ -42,7 +42,8 @@ var fields = []struct {
 }{
 	{keyUserID, kindInt}, {keyName, kindString}, {keySignedIn, kindInt}, {keySeen, kindInt},
 	{keyEpoch, kindInt}, {keyIdle, kindInt}, {keyRemember, kindBool}, {keyAddr, kindString},
-	{keyAgent, kindString}, {keyPending, kindBool}, {keyMethods, kindString}, {keyAuthAt, kindInt},
+	{keyAgent, kindString}, {keyKind, kindString}, {keyClient, kindString},
+	{keyPending, kindBool}, {keyMethods, kindString}, {keyAuthAt, kindInt},
 }
 
 // maxFieldLen bounds a string field, so a corrupt length cannot make Decode

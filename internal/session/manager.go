@@ -80,6 +80,26 @@ type Config struct {
 	// ClientAddr returns a request's client address, shown in session
 	// lists. Nil means the connection's peer address.
 	ClientAddr func(*http.Request) string
+	// ReplicaAckTimeout bounds how long a write that ends sessions (sign-out,
+	// revocations, a password change) waits for the primary's replicas to
+	// acknowledge it (durable.go). Zero means DefaultReplicaAckTimeout;
+	// negative turns the wait off.
+	ReplicaAckTimeout time.Duration
+	// OnReplicaAckMissed, when set, is called with the operation ("sign_out",
+	// "sign_in" (ending the request's previous session), "revoke",
+	// "revoke_others", "revoke_all") each time no replica
+	// acknowledged such a write in time.
+	OnReplicaAckMissed func(op string)
+	// TokenIdleTimeout and TokenLifetime are the clocks of token sessions
+	// (OAuth clients, token.go): zero means 30 days and 90 days.
+	TokenIdleTimeout time.Duration
+	TokenLifetime    time.Duration
+	// RefreshGrace is how long a rotated refresh token still answers with
+	// its family's current tokens (two tabs, a lost response); zero means
+	// 10 seconds.
+	RefreshGrace time.Duration
+	// Now is the clock of the refresh grace window; nil means time.Now.
+	Now func() time.Time
 }
 
 // Info describes the signed-in session of a request.
@@ -111,6 +131,10 @@ type Info struct {
 	// Pending: the password was right, the second factor is still due.
 	// A pending session is not signed in: Current refuses it.
 	Pending bool
+	// Kind is KindBrowser or KindAPI (a token session); ClientID is an API
+	// session's OAuth client_id, if the client named one.
+	Kind     string
+	ClientID string
 }
 
 // Grant is what SignIn needs to start a session.
@@ -153,8 +177,10 @@ const (
 	keyAddr     = "addr"
 	keyAgent    = "ua"
 	keyPending  = "pend"
-	keyMethods  = "amr" // space-separated
-	keyAuthAt   = "at"  // unix milliseconds of the last authentication
+	keyMethods  = "amr"  // space-separated
+	keyAuthAt   = "at"   // unix milliseconds of the last authentication
+	keyKind     = "kind" // KindAPI for token sessions; absent for browser sessions
+	keyClient   = "cid"  // a token session's OAuth client_id
 )
 
 // NewManager returns a Manager storing sessions in pool's Redis.
@@ -179,7 +205,26 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = clientip.Peer
 	}
+	if cfg.ReplicaAckTimeout == 0 {
+		cfg.ReplicaAckTimeout = DefaultReplicaAckTimeout
+	}
+	if cfg.TokenIdleTimeout <= 0 {
+		cfg.TokenIdleTimeout = 30 * 24 * time.Hour
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = 90 * 24 * time.Hour
+	}
+	if cfg.TokenIdleTimeout > cfg.TokenLifetime {
+		return nil, errors.New("session: token idle timeout must not exceed the token lifetime")
+	}
+	if cfg.RefreshGrace <= 0 {
+		cfg.RefreshGrace = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	store := NewStore(pool, cfg.KeyPrefix)
+	store.ackTimeout = cfg.ReplicaAckTimeout
 	sm := scs.New()
 	sm.Store = store
 	sm.Lifetime = cfg.Lifetime
@@ -203,7 +248,7 @@ func (m *Manager) idleTimeout(ms int64) time.Duration {
 
 // maxLifetime is the longest any session can live.
 func (m *Manager) maxLifetime() time.Duration {
-	return max(m.cfg.Lifetime, m.cfg.RememberLifetime)
+	return max(m.cfg.Lifetime, m.cfg.RememberLifetime, m.cfg.TokenLifetime)
 }
 
 // state is what Middleware learnt about the request's session.
@@ -212,7 +257,10 @@ type state struct {
 	signedIn bool
 	pending  bool      // info is a session waiting for its second factor
 	ended    EndReason // why the presented token no longer works
-	err      error     // wraps ErrUnavailable when the store failed
+	// viaAccessToken: the session was named by an access token (UseSession),
+	// not by a session token of this request.
+	viaAccessToken bool
+	err            error // wraps ErrUnavailable when the store failed
 }
 
 type stateKey struct{}
@@ -271,9 +319,11 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	if st := stateFrom(ctx); st.signedIn || st.pending {
 		// End the request's own session with its index entry; scs's
 		// RenewToken would delete only the record.
-		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
+		ack, err := m.store.end(ctx, st.info.UserID, st.info.ID)
+		if err != nil {
 			return 0, m.storeErr("end previous session", err)
 		}
+		m.ackMissed(ctx, "sign_in", st.info.UserID, ack)
 	}
 	if err := m.newToken(ctx, userTag(g.UserID)); err != nil {
 		return 0, err
@@ -361,9 +411,11 @@ func (m *Manager) newToken(ctx context.Context, tag string) error {
 func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 	st := stateFrom(ctx)
 	if st.signedIn || st.pending {
-		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
+		ack, err := m.store.end(ctx, st.info.UserID, st.info.ID)
+		if err != nil {
 			return m.storeErr("end session", err)
 		}
+		m.ackMissed(ctx, "sign_out", st.info.UserID, ack)
 	}
 	if m.scs.Token(ctx) != "" {
 		// Resets scs's copy, so nothing is committed later; the record is gone.

@@ -19,6 +19,9 @@ type Entry struct {
 	ClientAddr string
 	UserAgent  string
 	Remember   bool
+	// Kind is KindBrowser or KindAPI; ClientID is an API session's client_id.
+	Kind     string
+	ClientID string
 	// Current marks the session of the request that asked for the list.
 	Current bool
 	// Methods say how it signed in (Info.Methods).
@@ -59,6 +62,7 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 		if amr, _ := values[keyMethods].(string); amr != "" {
 			en.Methods = strings.Fields(amr)
 		}
+		en.Kind, en.ClientID = kindOf(values), stringValue(values, keyClient)
 		out = append(out, en)
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return b.SignedInAt.Compare(a.SignedInAt) })
@@ -89,10 +93,11 @@ func (m *Manager) Revoke(ctx context.Context, userID int64, id string) (current 
 	if !validID(id) {
 		return false, ErrNoSession
 	}
-	n, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
+	n, ack, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
 	if err != nil {
 		return false, m.storeErr("revoke", err)
 	}
+	m.ackMissed(ctx, "revoke", userID, ack)
 	if n == 0 {
 		return false, ErrNoSession
 	}
@@ -102,10 +107,11 @@ func (m *Manager) Revoke(ctx context.Context, userID int64, id string) (current 
 // RevokeOthers ends every session of the user except ctx's own and returns
 // how many it ended.
 func (m *Manager) RevokeOthers(ctx context.Context, userID int64) (int, error) {
-	n, err := m.store.revoke(ctx, userID, "", m.currentID(ctx), 0, 0, EndRevoked)
+	n, ack, err := m.store.revoke(ctx, userID, "", m.currentID(ctx), 0, 0, EndRevoked)
 	if err != nil {
 		return 0, m.storeErr("revoke others", err)
 	}
+	m.ackMissed(ctx, "revoke_others", userID, ack)
 	return n, nil
 }
 
@@ -115,10 +121,11 @@ func (m *Manager) RevokeOthers(ctx context.Context, userID int64) (int, error) {
 // recorded first, so that a sign-in that checked the old password and has
 // not yet created its session fails instead of outliving the change.
 func (m *Manager) RevokeAll(ctx context.Context, userID, epoch int64, why EndReason) (int, error) {
-	n, err := m.store.revoke(ctx, userID, "", "", epoch, m.maxLifetime(), why)
+	n, ack, err := m.store.revoke(ctx, userID, "", "", epoch, m.maxLifetime(), why)
 	if err != nil {
 		return 0, m.storeErr("revoke all", err)
 	}
+	m.ackMissed(ctx, "revoke_all", userID, ack)
 	return n, nil
 }
 
@@ -144,6 +151,9 @@ func (m *Manager) token(ctx context.Context) string {
 
 // currentID is the id of ctx's session, or "".
 func (m *Manager) currentID(ctx context.Context) string {
+	if st := stateFrom(ctx); st.viaAccessToken && st.signedIn {
+		return st.info.ID
+	}
 	if tok := m.token(ctx); tok != "" {
 		return tokenID(tok)
 	}
