@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
@@ -37,8 +38,13 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvAt(t, testenv.SQLiteURL(t))
+}
+
+func newEnvAt(t *testing.T, dbURL string) *env {
+	t.Helper()
 	ctx := context.Background()
-	db, dialect, err := database.Open(ctx, testenv.SQLiteURL(t))
+	db, dialect, err := database.Open(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,5 +281,79 @@ func TestReset(t *testing.T) {
 	}
 	if f, _ := e.store.Factors(ctx, u.ID); f.Any() || f.RecoveryLeft != 0 {
 		t.Fatalf("factors after reset: %+v", f)
+	}
+}
+
+// The same SQL on PostgreSQL: enrollment's upsert, the atomic step update
+// and the single-use recovery codes.
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	e := newEnvAt(t, testenv.PostgresURL(t))
+	ctx := context.Background()
+	u, key := e.enrolled(t, "pgalice")
+	c := e.code(t, key, 0)
+	if err := e.store.VerifyTOTP(ctx, u.ID, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.VerifyTOTP(ctx, u.ID, c); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("replay on PostgreSQL: %v", err)
+	}
+	codes, err := e.store.NewRecoveryCodes(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.UseRecoveryCode(ctx, u.ID, codes[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.UseRecoveryCode(ctx, u.ID, codes[0]); !errors.Is(err, mfa.ErrInvalidCode) {
+		t.Fatalf("recovery code reused on PostgreSQL: %v", err)
+	}
+	if f, err := e.store.Factors(ctx, u.ID); err != nil || !f.TOTP || f.RecoveryLeft != 9 {
+		t.Fatalf("factors on PostgreSQL: %+v, %v", f, err)
+	}
+	if err := e.store.Reset(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPasskeyStore(t *testing.T) {
+	t.Parallel()
+	for name, url := range map[string]func(testing.TB) string{"sqlite": testenv.SQLiteURL, "postgres": testenv.PostgresURL} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnvAt(t, url(t))
+			ctx := context.Background()
+			u, v := e.user(t, "pk1"), e.user(t, "pk2")
+			cred := &webauthn.Credential{ID: []byte{1, 2, 3, 4}, PublicKey: []byte{9}}
+			p, err := e.store.AddPasskey(ctx, u.ID, "Laptop", cred)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if owner, err := e.store.PasskeyOwner(ctx, cred.ID); err != nil || owner != u.ID {
+				t.Fatalf("owner %d, %v", owner, err)
+			}
+			if err := e.store.RenamePasskey(ctx, v.ID, p.ID, "Stolen"); !errors.Is(err, mfa.ErrNoPasskey) {
+				t.Fatalf("another account renames it: %v", err)
+			}
+			if err := e.store.RemovePasskey(ctx, v.ID, p.ID); !errors.Is(err, mfa.ErrNoPasskey) {
+				t.Fatalf("another account removes it: %v", err)
+			}
+			if err := e.store.RenamePasskey(ctx, u.ID, p.ID, "Work"); err != nil {
+				t.Fatal(err)
+			}
+			keys, err := e.store.Passkeys(ctx, u.ID)
+			if err != nil || len(keys) != 1 || keys[0].Name != "Work" || len(keys[0].Credential.PublicKey) != 1 {
+				t.Fatalf("passkeys %+v, %v", keys, err)
+			}
+			if f, _ := e.store.Factors(ctx, u.ID); f.Passkeys != 1 || !f.Any() {
+				t.Fatalf("factors %+v", f)
+			}
+			if err := e.store.RemovePasskey(ctx, u.ID, p.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.store.PasskeyOwner(ctx, cred.ID); !errors.Is(err, mfa.ErrNoPasskey) {
+				t.Fatalf("removed passkey still has an owner: %v", err)
+			}
+		})
 	}
 }
