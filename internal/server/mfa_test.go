@@ -425,3 +425,27 @@ func TestPasswordGrantRefusesSecondFactor(t *testing.T) {
 		t.Fatalf("wrong password: %d %s", resp.StatusCode, b)
 	}
 }
+
+// An access token minted from a session carries how it signed in (amr).
+func TestAccessTokenAMR(t *testing.T) {
+	t.Parallel()
+	clk := &testClock{}
+	ts, _ := newOAuthServer(t, func(o *testOptions) { o.clock = clk.now })
+	secret, _ := enrolledUser(t, ts, clk, "ivy", "correct horse 9")
+	c := pendingClient(t, ts, "ivy", "correct horse 9")
+	wantStatus(t, c.postForm("/api/token", url.Values{"aud": {"https://api.example.test"}}), http.StatusUnauthorized) // pending: none
+	wantStatus(t, c.postForm("/login/2fa", url.Values{"code": {totpCode(t, secret, clk.now())}}), http.StatusSeeOther)
+	resp := c.postForm("/api/token", url.Values{"aud": {"https://api.example.test"}})
+	wantStatus(t, resp, http.StatusOK)
+	var tr tokenReply
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil {
+		t.Fatal(err)
+	}
+	claims, err := ts.issuer.Verify(context.Background(), tr.AccessToken, "https://api.example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(claims.AMR, []string{"pwd", "otp"}) {
+		t.Fatalf("amr claim %q, want [pwd otp]", claims.AMR)
+	}
+}

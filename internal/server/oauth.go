@@ -184,7 +184,7 @@ func (a *app) passwordGrant(w http.ResponseWriter, r *http.Request) {
 				a.unavailable(w, r, err)
 				return false
 			}
-			access, _, err := a.AccessTokens.Sign(r.Context(), u.ID, ts.ID, clientID, a.AccessTokens.IssuerURL(), scope)
+			access, _, err := a.AccessTokens.Sign(r.Context(), u.ID, ts.ID, clientID, a.AccessTokens.IssuerURL(), scope, amrPassword)
 			if err != nil {
 				a.serverError(w, r, err)
 				return false
@@ -226,7 +226,7 @@ func (a *app) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	access, _, err := a.AccessTokens.Sign(r.Context(), ts.UserID, ts.ID, ts.ClientID, a.AccessTokens.IssuerURL(), "")
+	access, _, err := a.AccessTokens.Sign(r.Context(), ts.UserID, ts.ID, ts.ClientID, a.AccessTokens.IssuerURL(), "", amrPassword) // token sessions start from the password grant
 	if err != nil {
 		a.serverError(w, r, err)
 		return
@@ -430,7 +430,7 @@ func (a *app) handleMintToken(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_target", "aud must be one of the configured services")
 		return
 	}
-	access, c, err := a.AccessTokens.Sign(r.Context(), info.UserID, info.ID, info.ClientID, body.Aud, "")
+	access, c, err := a.AccessTokens.Sign(r.Context(), info.UserID, info.ID, info.ClientID, body.Aud, "", info.Methods...)
 	if err != nil {
 		a.serverError(w, r, err)
 		return
