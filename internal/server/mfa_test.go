@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/sessionauth/authd/internal/access"
 	"github.com/sessionauth/authd/internal/emailtoken"
 	"github.com/sessionauth/authd/internal/mfa"
 )
@@ -447,5 +448,26 @@ func TestAccessTokenAMR(t *testing.T) {
 	}
 	if !slices.Equal(claims.AMR, []string{"pwd", "otp"}) {
 		t.Fatalf("amr claim %q, want [pwd otp]", claims.AMR)
+	}
+}
+
+// Forward auth's two_factor policy: a password-only session is refused
+// (403), one that signed in with its second factor is let through.
+func TestForwardAuthTwoFactorPolicy(t *testing.T) {
+	t.Parallel()
+	ts, clk := newMFAServer(t)
+	rs, err := access.Parse("rules.yaml", []byte("rules:\n  - domain: vault.example.test\n    policy: two_factor\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.guard.SetRules(rs)
+	plain := ts.signedIn(t, "jill", "correct horse 10")
+	secret, _ := enrolledUser(t, ts, clk, "kate", "correct horse 11")
+	strong := pendingClient(t, ts, "kate", "correct horse 11")
+	wantStatus(t, strong.verify("request", "GET", "http://vault.example.test/"), http.StatusUnauthorized) // pending
+	wantStatus(t, strong.postForm("/login/2fa", url.Values{"code": {totpCode(t, secret, clk.now())}}), http.StatusSeeOther)
+	for _, ep := range endpoints {
+		wantStatus(t, plain.verify(ep, "GET", "http://vault.example.test/"), http.StatusForbidden)
+		wantStatus(t, strong.verify(ep, "GET", "http://vault.example.test/"), http.StatusOK)
 	}
 }
