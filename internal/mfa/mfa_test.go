@@ -36,12 +36,12 @@ type env struct {
 	db    *sql.DB
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	return newEnvAt(t, testenv.SQLiteURL(t))
 }
 
-func newEnvAt(t *testing.T, dbURL string) *env {
+func newEnvAt(t testing.TB, dbURL string) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, dialect, err := database.Open(ctx, dbURL)
@@ -58,7 +58,7 @@ func newEnvAt(t *testing.T, dbURL string) *env {
 	return &env{store: mfa.NewStore(db, keys, "authd test", c.now), users: user.NewStore(db), clock: c, keys: keys, db: db}
 }
 
-func (e *env) user(t *testing.T, name string) user.User {
+func (e *env) user(t testing.TB, name string) user.User {
 	t.Helper()
 	u, err := e.users.Create(context.Background(), name, "$2a$04$xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")
 	if err != nil {
@@ -68,7 +68,7 @@ func (e *env) user(t *testing.T, name string) user.User {
 }
 
 // code is the TOTP code of key at the clock's time shifted by steps.
-func (e *env) code(t *testing.T, key *otp.Key, steps int) string {
+func (e *env) code(t testing.TB, key *otp.Key, steps int) string {
 	t.Helper()
 	c, err := totp.GenerateCode(key.Secret(), e.clock.now().Add(time.Duration(steps)*mfa.Period*time.Second))
 	if err != nil {
@@ -78,7 +78,7 @@ func (e *env) code(t *testing.T, key *otp.Key, steps int) string {
 }
 
 // enrolled returns an account with a confirmed TOTP secret.
-func (e *env) enrolled(t *testing.T, name string) (user.User, *otp.Key) {
+func (e *env) enrolled(t testing.TB, name string) (user.User, *otp.Key) {
 	t.Helper()
 	ctx := context.Background()
 	u := e.user(t, name)
