@@ -48,13 +48,17 @@ func (a *app) handleTwoFactor(w http.ResponseWriter, r *http.Request) {
 // handleTOTPBegin draws a new secret and shows the set-up page.
 func (a *app) handleTOTPBegin(w http.ResponseWriter, r *http.Request) {
 	info, _ := a.Sessions.Current(r.Context())
-	_, err := a.MFA.BeginTOTP(r.Context(), info.UserID, info.Name)
+	key, err := a.MFA.BeginTOTP(r.Context(), info.UserID, info.Name)
 	switch {
 	case errors.Is(err, mfa.ErrEnrolled):
 		a.fail(w, r, http.StatusConflict, "An authenticator app is set up already. Remove it first to set up another.")
 		return
 	case err != nil:
 		a.unavailable(w, r, err)
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusCreated, map[string]string{"secret": key.Secret(), "otpauth_url": key.URL()})
 		return
 	}
 	http.Redirect(w, r, "/account/2fa/totp", http.StatusSeeOther)

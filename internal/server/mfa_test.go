@@ -471,3 +471,43 @@ func TestForwardAuthTwoFactorPolicy(t *testing.T) {
 		wantStatus(t, strong.verify(ep, "GET", "http://vault.example.test/"), http.StatusOK)
 	}
 }
+
+// A JSON client sets up an authenticator app: the secret and its otpauth
+// URL, then the first code, answered with the recovery codes.
+func TestTOTPEnrollmentJSON(t *testing.T) {
+	t.Parallel()
+	ts, clk := newMFAServer(t)
+	c := ts.signedIn(t, "lena", "correct horse 12")
+	resp := c.do(http.MethodPost, "/api/2fa/totp", nil)
+	wantStatus(t, resp, http.StatusCreated)
+	var begin struct {
+		Secret string `json:"secret"`
+		URL    string `json:"otpauth_url"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&begin); err != nil {
+		t.Fatal(err)
+	}
+	if begin.Secret == "" || !strings.HasPrefix(begin.URL, "otpauth://totp/") || !strings.Contains(begin.URL, "secret="+begin.Secret) {
+		t.Fatalf("enrollment answer %+v", begin)
+	}
+	b, _ := json.Marshal(map[string]string{"code": "not a code"})
+	wantStatus(t, c.do(http.MethodPost, "/api/2fa/totp/confirm", strings.NewReader(string(b)), "Content-Type", "application/json"), http.StatusUnprocessableEntity)
+	b, _ = json.Marshal(map[string]string{"code": totpCode(t, begin.Secret, clk.now())})
+	resp = c.do(http.MethodPost, "/api/2fa/totp/confirm", strings.NewReader(string(b)), "Content-Type", "application/json")
+	wantStatus(t, resp, http.StatusOK)
+	var done struct {
+		Codes []string `json:"recovery_codes"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&done); err != nil || len(done.Codes) != mfa.RecoveryCodes {
+		t.Fatalf("confirmation answer: %+v, %v", done, err)
+	}
+	// Set up already: a second one is refused until this one is removed.
+	wantStatus(t, c.do(http.MethodPost, "/api/2fa/totp", nil), http.StatusConflict)
+	var f struct {
+		TOTP bool `json:"totp"`
+		Left int  `json:"recovery_codes_left"`
+	}
+	if err := json.NewDecoder(c.get("/api/2fa").Body).Decode(&f); err != nil || !f.TOTP || f.Left != 10 {
+		t.Fatalf("/api/2fa: %+v, %v", f, err)
+	}
+}

@@ -124,6 +124,7 @@ func (a *app) routes() (http.Handler, error) {
 		r.Post("/api/email", a.handleEmailSubmit)
 		r.Post("/api/reauth", a.handleReauthSubmit)
 		r.Get("/api/2fa", a.handleTwoFactor)
+		r.Post("/api/2fa/totp", a.handleTOTPBegin)
 		r.Post("/api/2fa/totp/confirm", a.handleTOTPConfirm)
 		r.With(a.stepUp("/account/2fa")).Post("/api/2fa/totp/remove", a.handleTOTPRemove)
 		r.With(a.stepUp("/account/2fa/recovery")).Post("/api/2fa/recovery", a.handleRecoveryRegenerate)
