@@ -316,6 +316,11 @@ func TestStepUp(t *testing.T) {
 	wantStatus(t, c.postForm("/account/2fa/recovery", nil), http.StatusOK)
 
 	clk.advance(11 * time.Minute)
+	// Adding a factor (a new way in) needs it too.
+	if loc := c.postForm("/account/2fa/totp", nil).Header.Get("Location"); !strings.HasPrefix(loc, "/account/reauth") {
+		t.Fatalf("stale session adding a factor: sent to %q, want the step-up page", loc)
+	}
+	wantStatus(t, c.do(http.MethodPost, "/account/passkeys/options", nil, "Accept", "application/json"), http.StatusForbidden)
 	resp := c.postForm("/account/2fa/totp/remove", nil)
 	wantStatus(t, resp, http.StatusSeeOther)
 	if loc := resp.Header.Get("Location"); loc != "/account/reauth?next=%2Faccount%2F2fa" {

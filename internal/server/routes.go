@@ -100,13 +100,15 @@ func (a *app) routes() (http.Handler, error) {
 		r.Get("/account/reauth", a.handleReauthForm)
 		r.Post("/account/reauth", a.handleReauthSubmit)
 		r.Get("/account/2fa", a.handleTwoFactor)
-		r.Post("/account/2fa/totp", a.handleTOTPBegin)
+		// A new factor is a new way in (a passkey signs in alone): recent
+		// authentication first, so a stolen session cannot add its own.
+		r.With(a.stepUp("/account/2fa")).Post("/account/2fa/totp", a.handleTOTPBegin)
 		r.Get("/account/2fa/totp", a.handleTOTPSetup)
 		r.Get("/account/2fa/totp/qr.png", a.handleTOTPQR)
 		r.Post("/account/2fa/totp/confirm", a.handleTOTPConfirm)
 		r.Get("/account/2fa/recovery", a.handleRecovery)
-		r.Post("/account/passkeys/options", a.handlePasskeyOptions)
-		r.Post("/account/passkeys", a.handlePasskeyAdd)
+		r.With(a.stepUp("/account/2fa")).Post("/account/passkeys/options", a.handlePasskeyOptions)
+		r.With(a.stepUp("/account/2fa")).Post("/account/passkeys", a.handlePasskeyAdd)
 		r.Post("/account/passkeys/{id}/rename", a.handlePasskeyRename)
 		// Sensitive changes need a recent authentication (M4).
 		r.With(a.stepUp("/account/2fa")).Post("/account/2fa/totp/remove", a.handleTOTPRemove)
@@ -124,7 +126,7 @@ func (a *app) routes() (http.Handler, error) {
 		r.Post("/api/email", a.handleEmailSubmit)
 		r.Post("/api/reauth", a.handleReauthSubmit)
 		r.Get("/api/2fa", a.handleTwoFactor)
-		r.Post("/api/2fa/totp", a.handleTOTPBegin)
+		r.With(a.stepUp("/account/2fa")).Post("/api/2fa/totp", a.handleTOTPBegin)
 		r.Post("/api/2fa/totp/confirm", a.handleTOTPConfirm)
 		r.With(a.stepUp("/account/2fa")).Post("/api/2fa/totp/remove", a.handleTOTPRemove)
 		r.With(a.stepUp("/account/2fa/recovery")).Post("/api/2fa/recovery", a.handleRecoveryRegenerate)

@@ -12,6 +12,11 @@ async function postJSON(url, body) {
     body: JSON.stringify(body),
   });
   const answer = await resp.json().catch(() => ({}));
+  if (answer.step_up_required) {
+    // The change needs a recent sign-in: confirm, then come back here.
+    window.location.assign("/account/reauth?next=" + encodeURIComponent(window.location.pathname));
+    throw new Error("Please confirm it is you first.");
+  }
   if (!resp.ok) {
     throw new Error(answer.error || "The server answered " + resp.status + ".");
   }
