@@ -158,7 +158,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	var passkeys *webauthn.WebAuthn
 	if cfg.PublicURL != "" {
 		if passkeys, err = mfa.NewWebAuthn(cfg.PublicURL); err != nil {
-			return err
+			// An IP address is a fine PUBLIC_URL for everything else, but
+			// WebAuthn needs a domain: say so, and serve without passkeys.
+			log.Warn("passkeys are off", "err", err)
+			passkeys = nil
 		}
 	} else {
 		log.Info("passkeys are off: set PUBLIC_URL to turn them on")
