@@ -41,7 +41,7 @@ func (a *app) handleTwoFactor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := a.page(r, "Two-Factor Authentication")
-	d.Factors, d.MFA, d.Scripts = &factors, &mfaView{Passkeys: keys}, true
+	d.Factors, d.MFA, d.Scripts = &factors, &mfaView{Passkeys: keys}, a.WebAuthn != nil
 	a.render(w, r, http.StatusOK, "twofactor", d)
 }
 

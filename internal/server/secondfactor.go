@@ -112,7 +112,7 @@ func (a *app) renderSecondFactor(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.Factors = &factors
 	d.Form = f
-	d.Scripts = factors.Passkeys > 0
+	d.Scripts = factors.Passkeys > 0 && a.WebAuthn != nil // the passkey button
 	a.render(w, r, status, "secondfactor", d)
 }
 
