@@ -27,6 +27,7 @@ import (
 	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/mail"
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/pwnlist"
@@ -60,6 +61,7 @@ type testServer struct {
 	issuer  *token.Issuer
 	devices *device.Tokens
 	guard   *forwardauth.Guard // forward auth's rules: ts.guard.SetRules
+	mfa     *mfa.Store
 }
 
 type testOptions struct {
@@ -86,6 +88,8 @@ type testOptions struct {
 	// share their first's).
 	keys    *secret.Keys
 	forward forwardauth.Config
+	// clock is the clock of TOTP and step-up; nil means time.Now.
+	clock func() time.Time
 	// OAuth: services /api/token mints for, resource servers, CORS
 	// origins, and the access tokens' clock (nil: time.Now).
 	audiences       []string
@@ -186,6 +190,7 @@ func (ts *testServer) start(t testing.TB) {
 	if ts.guard, err = forwardauth.New(o.forward, group.NewStore(ts.db)); err != nil {
 		t.Fatal(err)
 	}
+	ts.mfa = mfa.NewStore(ts.db, o.keys, "authd test", o.clock)
 	keyStore, err := token.NewKeyStore(ts.db, o.keys)
 	if err != nil {
 		t.Fatal(err)
@@ -194,6 +199,7 @@ func (ts *testServer) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	h, err := New(Config{
+		MFA: ts.mfa, Now: o.clock, Challenges: mfa.NewChallenges(ts.pool, ts.prefix+"webauthn:", 0),
 		AccessTokens: ts.issuer, TokenAudiences: o.audiences, ResourceServers: o.resourceServers, CORSOrigins: o.corsOrigins,
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,

@@ -114,7 +114,9 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.logger(r).Warn("password change notice not queued", "user_id", u.ID, "err", err)
 	}
 	u.PasswordHash, u.Epoch = hash, epoch
-	devToken, ok := a.startSession(w, r, u, info.Remember)
+	// The renewed session keeps how this one signed in; the current
+	// password was just checked, so it counts as a fresh authentication.
+	devToken, ok := a.startSessionWith(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: info.Remember, Methods: info.Methods})
 	if !ok {
 		return
 	}

@@ -238,10 +238,13 @@ func (a *app) handleResetSubmit(w http.ResponseWriter, r *http.Request) {
 	a.signInAfterReset(w, r, u, n)
 }
 
-// signInAfterReset signs this browser in once a reset is complete. It is
-// the seam for the second factor (issue 10): an account that has one must
-// be sent through it here, not signed in by the mailbox alone.
+// signInAfterReset signs this browser in once a reset is complete. An
+// account with a second factor gets a pending session and the second
+// step instead: the mailbox alone never signs in.
 func (a *app) signInAfterReset(w http.ResponseWriter, r *http.Request, u user.User, ended int) {
+	if a.beginSecondFactor(w, r, u, false, &formView{}) {
+		return
+	}
 	devToken, ok := a.startSession(w, r, u, false)
 	if !ok {
 		return
