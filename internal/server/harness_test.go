@@ -134,10 +134,15 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 
 // sibling is a second server instance sharing the first one's Redis and
 // database, as two processes behind a load balancer would: its own
-// connection pool, session manager, hasher and handler.
-func (ts *testServer) sibling(t testing.TB) *testServer {
+// connection pool, session manager, hasher and handler; opts change its
+// options from the first one's.
+func (ts *testServer) sibling(t testing.TB, opts ...func(*testOptions)) *testServer {
 	t.Helper()
-	sib := &testServer{redis: ts.redis, db: ts.db, users: ts.users, logs: &syncBuffer{}, prefix: ts.prefix, opts: ts.opts}
+	o := ts.opts
+	for _, f := range opts {
+		f(&o)
+	}
+	sib := &testServer{redis: ts.redis, db: ts.db, users: ts.users, logs: &syncBuffer{}, prefix: ts.prefix, opts: o}
 	sib.pool = ts.redis.Pool(t)
 	sib.metrics = metrics.New()
 	sib.start(t)
