@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/forwardauth"
+	"github.com/sessionauth/authd/internal/memredis"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/secret"
@@ -161,6 +162,9 @@ func (c Config) CookiePrefix() string {
 // TLS reports whether the server terminates TLS itself.
 func (c Config) TLS() bool { return c.TLSCertFile != "" }
 
+// DefaultRedisURL is the Redis used when REDIS_URL is not set.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
 // setting describes one option: its flag, its environment variable, its
 // default and its help text. The README's configuration table lists the same.
 type setting struct {
@@ -179,13 +183,14 @@ func settings() []setting {
 		{"hsts-max-age", "HSTS_MAX_AGE", "", "send Strict-Transport-Security with this max-age in seconds (empty: 63072000, two years, when serving TLS with -tls-cert, else off; 0: off)", hstsMaxAge},
 		{"trusted-origins", "TRUSTED_ORIGINS", "", "comma-separated origins also allowed to POST (e.g. https://app.example.com)", list(func(c *Config) *[]string { return &c.TrustedOrigins })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "15s", "how long shutdown waits for in-flight requests", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-		{"redis-url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://[:password@]host:port/db or rediss:// for TLS", str(func(c *Config) *string { return &c.RedisURL })},
+		{"redis-url", "REDIS_URL", DefaultRedisURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS, or memory:// for an embedded store that lives in this process (development only)", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis-key-prefix", "REDIS_KEY_PREFIX", "authd:session:", "prefix of every session key in Redis", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
 		{"redis-max-active", "REDIS_MAX_ACTIVE", "64", "most Redis connections open at once", integer(func(c *Config) *int { return &c.Redis.MaxActive })},
 		{"redis-max-idle", "REDIS_MAX_IDLE", "16", "idle Redis connections kept for reuse", integer(func(c *Config) *int { return &c.Redis.MaxIdle })},
 		{"redis-connect-timeout", "REDIS_CONNECT_TIMEOUT", "2s", "Redis connect timeout", duration(func(c *Config) *time.Duration { return &c.Redis.ConnectTimeout })},
 		{"redis-read-timeout", "REDIS_READ_TIMEOUT", "2s", "Redis read timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.ReadTimeout })},
 		{"redis-write-timeout", "REDIS_WRITE_TIMEOUT", "2s", "Redis write timeout per command", duration(func(c *Config) *time.Duration { return &c.Redis.WriteTimeout })},
+		{"redis-replica-ack-timeout", "REDIS_REPLICA_ACK_TIMEOUT", "500ms", "how long a sign-out, revocation or password change waits for a replica to acknowledge it (WAIT), so that a failover cannot bring the session back; a miss is logged and counted, the sign-out still succeeds (0: no wait)", duration(func(c *Config) *time.Duration { return &c.Redis.ReplicaAckTimeout })},
 		{"redis-sentinel-addrs", "REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels; when set, the master is found through them and REDIS_URL's host is ignored", list(func(c *Config) *[]string { return &c.Redis.SentinelAddrs })},
 		{"redis-sentinel-master", "REDIS_SENTINEL_MASTER", "", "master name the sentinels monitor (required with REDIS_SENTINEL_ADDRS)", str(func(c *Config) *string { return &c.Redis.SentinelMaster })},
 		{"redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", "", "password of the sentinels (their requirepass), if any", str(func(c *Config) *string { return &c.Redis.SentinelPassword })},
@@ -315,8 +320,17 @@ func (c Config) validate() error {
 		}
 	}
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
-	check(redispool.CheckURL(c.RedisURL) == nil, "REDIS_URL: %v", redispool.CheckURL(c.RedisURL))
+	check(c.Redis.ReplicaAckTimeout >= 0 && (c.Redis.ReadTimeout <= 0 || c.Redis.ReplicaAckTimeout < c.Redis.ReadTimeout),
+		"REDIS_REPLICA_ACK_TIMEOUT must not be negative, and shorter than REDIS_READ_TIMEOUT (WAIT blocks the connection that long)")
 	sentinel := len(c.Redis.SentinelAddrs) > 0
+	switch {
+	case memredis.IsURL(c.RedisURL):
+		check(!sentinel, "REDIS_URL=memory:// (the embedded store, for development) cannot be combined with REDIS_SENTINEL_ADDRS")
+	case memredis.IsMemoryScheme(c.RedisURL):
+		check(false, "REDIS_URL=%q: the embedded store takes no host or path; write exactly memory://", c.RedisURL)
+	default:
+		check(redispool.CheckURL(c.RedisURL) == nil, "REDIS_URL: %v", redispool.CheckURL(c.RedisURL))
+	}
 	check(!sentinel || c.Redis.SentinelMaster != "", "REDIS_SENTINEL_MASTER is required when REDIS_SENTINEL_ADDRS is set")
 	check(sentinel || c.Redis.SentinelMaster == "", "REDIS_SENTINEL_ADDRS is required when REDIS_SENTINEL_MASTER is set")
 	check(sentinel || c.Redis.SentinelPassword == "", "REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINEL_ADDRS is not")

@@ -22,11 +22,17 @@ type authd struct {
 // buildAuthd compiles ./cmd/authd of the module in the current directory
 // into dir and returns the binary's path.
 func buildAuthd(ctx context.Context, dir string, stderr io.Writer) (string, error) {
-	bin := filepath.Join(dir, "authd")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/authd")
+	return goBuild(ctx, dir, "./cmd/authd", stderr)
+}
+
+// goBuild compiles the main package pkg of the module in the current
+// directory into dir and returns the binary's path.
+func goBuild(ctx context.Context, dir, pkg string, stderr io.Writer) (string, error) {
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/authd (run from the repository root, or pass -authd): %w", err)
+		return "", fmt.Errorf("go build %s (run from the repository root, or pass -authd): %w", pkg, err)
 	}
 	return bin, nil
 }
@@ -60,13 +66,18 @@ func addUser(ctx context.Context, bin string, env []string, name, password strin
 // startAuthd runs "authd serve" listening on a kernel-chosen loopback port,
 // and returns once it has printed "authd listening on http://ADDR".
 func startAuthd(ctx context.Context, bin string, env []string, dir string) (*authd, error) {
-	a := &authd{log: filepath.Join(dir, "authd.log")}
+	return startServer(ctx, "authd", exec.Command(bin, "serve", "-addr", "127.0.0.1:0"), env, dir)
+}
+
+// startServer runs cmd, a server that prints "NAME listening on http://ADDR"
+// once it accepts connections, with its stderr in dir/NAME.log.
+func startServer(ctx context.Context, name string, cmd *exec.Cmd, env []string, dir string) (*authd, error) {
+	a := &authd{log: filepath.Join(dir, name+".log")}
 	logf, err := os.Create(a.log)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0")
 	cmd.Env = env
 	cmd.Stderr = logf
 	// A pipe of our own rather than cmd.StdoutPipe: the reader below
@@ -80,14 +91,14 @@ func startAuthd(ctx context.Context, bin string, env []string, dir string) (*aut
 	w.Close()
 	if err != nil {
 		stdout.Close()
-		return nil, fmt.Errorf("start authd: %w", err)
+		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	found := make(chan string, 1)
 	go func() {
 		defer stdout.Close()
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "authd listening on "); ok {
+			if u, ok := strings.CutPrefix(sc.Text(), name+" listening on "); ok {
 				found <- u
 				break
 			}
@@ -98,14 +109,14 @@ func startAuthd(ctx context.Context, bin string, env []string, dir string) (*aut
 	case a.URL = <-found:
 		if !strings.HasPrefix(a.URL, "http://") {
 			a.stop(5 * time.Second)
-			return nil, fmt.Errorf("authd serves %s; the benchmark speaks plain HTTP", a.URL)
+			return nil, fmt.Errorf("%s serves %s; the benchmark speaks plain HTTP", name, a.URL)
 		}
 		return a, nil
 	case <-a.done:
-		return nil, fmt.Errorf("authd exited at start; its log:\n%s", tail(a.log, 20))
+		return nil, fmt.Errorf("%s exited at start; its log:\n%s", name, tail(a.log, 20))
 	case <-time.After(30 * time.Second):
 		a.stop(5 * time.Second)
-		return nil, fmt.Errorf("authd did not say it was listening within 30s; its log:\n%s", tail(a.log, 20))
+		return nil, fmt.Errorf("%s did not say it was listening within 30s; its log:\n%s", name, tail(a.log, 20))
 	case <-ctx.Done():
 		a.stop(5 * time.Second)
 		return nil, ctx.Err()

@@ -23,7 +23,9 @@ type bench struct {
 	minter   *minter
 	tokens   []string // the sessions of scenarios 2, 6 and 7
 	nginx    *benchNginx
+	peer     *peerSide // scenario 9
 	progress func(format string, a ...any)
+	stderr   io.Writer
 }
 
 // newClient returns a keep-alive HTTP client that keeps up to conns idle

@@ -37,6 +37,7 @@ type Options struct {
 	Rounds        int
 	Only          []int // scenarios to run; 4 comes with 2
 	Nginx         string
+	Peer          string
 }
 
 func parseFlags(args []string, stderr io.Writer) (Options, error) {
@@ -69,7 +70,8 @@ Flags:
 	fs.IntVar(&o.Rounds, "rounds", 3, "rounds in which the sides of scenarios 3 (sign-in, raw bcrypt) and 6 (calm, flood) alternate; each measures -duration/rounds")
 	fs.IntVar(&o.MintWorkers, "mint-workers", 16, "goroutines minting sessions in-process")
 	fs.StringVar(&o.Nginx, "nginx", "nginx", "nginx binary for scenario 7 (also found in /usr/sbin)")
-	only := fs.String("only", "1,2,3,5,6,7,8,9,10,11", "scenarios to run, comma-separated (4 is measured with 2)")
+	fs.StringVar(&o.Peer, "peer", "", "peer binary for scenario 9 (default: go build ./cmd/authbench/peer into a temporary directory)")
+	only := fs.String("only", "1,2,3,5,6,7,8,9,10,11,12", "scenarios to run, comma-separated (4 is measured with 2)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
@@ -105,10 +107,10 @@ Flags:
 }
 
 // lastScenario is the highest scenario number.
-const lastScenario = 11
+const lastScenario = 12
 
 // runs reports whether scenario n was asked for. Scenario 4 is measured
-// during scenario 2.
+// during scenario 2. Scenario 9 (the peer) is compared with 2 and 5.
 func (o Options) runs(n int) bool {
 	if n == 4 {
 		n = 2

@@ -17,6 +17,8 @@ const (
 	targetWrites         = 0.05 // (4) writes per request, at most
 	targetBytes          = 250  // (5) bytes per session, at most
 	targetFloodP99       = 2.0  // (6) flood p99 / calm p99, at most
+	targetPeerRatio      = 1.3  // (2)/(9) requests per second, at least
+	targetPeerWrites     = 20.0 // (9c) writes / (4) writes, at least
 )
 
 // Report is everything a run measured; nil fields were not run.
@@ -44,9 +46,13 @@ type Report struct {
 	Verify                     *Measured
 	VerifyCommands             *PerRequest
 
-	// Tokens (issue 8): password grant against raw bcrypt (9, 9r), refresh
-	// (10) with its Redis commands and one token session's memory, /api/me
-	// with a cookie and with a JWT (11c, 11j).
+	// The peer, chi + scs + scs/redisstore (9).
+	Peer         *Measured
+	PeerCommands *PerRequest
+	PeerMemory   *MemoryResult
+	// Tokens (issue 8): password grant against raw bcrypt (10, 10r), refresh
+	// (11) with its Redis commands and one token session's memory, /api/me
+	// with a cookie and with a JWT (12c, 12j).
 	PasswordGrant, GrantBcrypt *Measured
 	Refresh                    *Measured
 	RefreshCommands            *PerRequest
@@ -143,26 +149,61 @@ func (r *Report) Write(w io.Writer) {
 			fmt.Sprintf("≤ %g read, no write", targetReads), verdict(c.Reads <= targetReads && c.Writes == 0))
 	}
 
+	r.writePeer(w, row)
 	if r.PasswordGrant != nil {
 		ratio := r.PasswordGrant.Rate() / r.GrantBcrypt.Rate()
-		row("9", fmt.Sprintf("password grant, POST /oauth/token, %d clients", o.SignInWorkers), r.PasswordGrant,
+		row("10", fmt.Sprintf("password grant, POST /oauth/token, %d clients", o.SignInWorkers), r.PasswordGrant,
 			fmt.Sprintf("%.2f × raw bcrypt", ratio), fmt.Sprintf("≥ %.1f × raw bcrypt", targetSignInRatio), judged(ratio >= targetSignInRatio, r.PasswordGrant, r.GrantBcrypt))
-		row("9r", fmt.Sprintf("raw bcrypt compare, cost %d, %d goroutines in authbench, server idle", o.Cost, r.GOMAXPROCS), r.GrantBcrypt, "reference", "—", "—")
+		row("10r", fmt.Sprintf("raw bcrypt compare, cost %d, %d goroutines in authbench, server idle", o.Cost, r.GOMAXPROCS), r.GrantBcrypt, "reference", "—", "—")
 	}
 	if r.Refresh != nil {
 		c := r.RefreshCommands
-		row("10", fmt.Sprintf("refresh grant, POST /oauth/token, %d clients, one family each", o.Workers), r.Refresh,
+		row("11", fmt.Sprintf("refresh grant, POST /oauth/token, %d clients, one family each", o.Workers), r.Refresh,
 			fmt.Sprintf("Redis per refresh: %.3f reads, %.3f writes, %.3f other (%s); one token session %d B (MEMORY USAGE of record and family)",
 				c.Reads, c.Writes, c.Other, c.Breakdown(), r.TokenSessionBytes), "—", "—")
 	}
 	if r.MeCookie != nil {
-		row("11c", fmt.Sprintf("GET /api/me with a session cookie, %d clients", o.Workers), r.MeCookie, "reference", "—", "—")
-		row("11j", fmt.Sprintf("GET /api/me with an access JWT (ES256 verify + sid read), %d clients", o.Workers), r.MeJWT,
-			fmt.Sprintf("%.2f × (11c)", r.MeJWT.Rate()/r.MeCookie.Rate()), "—", "—")
+		row("12c", fmt.Sprintf("GET /api/me with a session cookie, %d clients", o.Workers), r.MeCookie, "reference", "—", "—")
+		row("12j", fmt.Sprintf("GET /api/me with an access JWT (ES256 verify + sid read), %d clients", o.Workers), r.MeJWT,
+			fmt.Sprintf("%.2f × (12c)", r.MeJWT.Rate()/r.MeCookie.Rate()), "—", "—")
 	}
 
 	r.writeCPU(w)
 	r.writeNotes(w)
+}
+
+// writePeer prints scenario 9's rows: the peer's figures, each against
+// authd's of the same run.
+func (r *Report) writePeer(w io.Writer, row func(n, name string, m *Measured, figure, target, result string)) {
+	if r.Peer == nil {
+		return
+	}
+	fig, res := "—", "—"
+	if r.Protected != nil {
+		ratio := r.Protected.Rate() / r.Peer.Rate()
+		fig = fmt.Sprintf("authd (2) = %.2f × (9); p99 %s vs %s", ratio, dur(r.Protected.P(99)), dur(r.Peer.P(99)))
+		res = judged(ratio >= targetPeerRatio, r.Protected, r.Peer)
+	}
+	row("9", fmt.Sprintf("peer: chi + scs.LoadAndSave + scs/redisstore, GET /api/me over %s sessions", count(r.Opts.Sessions)), r.Peer,
+		fig, fmt.Sprintf("authd ≥ %.1f × (9)", targetPeerRatio), res)
+	if c := r.PeerCommands; c != nil {
+		fig, res := fmt.Sprintf("%.3f reads, %.3f writes, %.3f other (%s)", c.Reads, c.Writes, c.Other, c.Breakdown()), "—"
+		if a := r.Commands; a != nil {
+			fewer := c.Writes / max(a.Writes, 1e-9)
+			fig += fmt.Sprintf("; authd (4) writes 1/%.0f as often", fewer)
+			res = verdict(fewer >= targetPeerWrites)
+		}
+		row("9c", "Redis commands per request of (9)", nil, fig, fmt.Sprintf("authd writes ≤ 1/%g of (9)", targetPeerWrites), res)
+	}
+	if m := r.PeerMemory; m != nil {
+		fig, res := fmt.Sprintf("%.0f B/session", m.PerSession()), "—"
+		if a := r.Memory; a != nil {
+			fig += fmt.Sprintf("; authd (5) %.0f B = %.2f × (9m)", a.PerSession(), a.PerSession()/m.PerSession())
+			res = verdict(a.PerSession() <= m.PerSession())
+		}
+		row("9m", fmt.Sprintf("peer: Redis memory per session, %s sessions of as many users (no per-user index)", count(m.Sessions)), nil,
+			fig, "authd (5) ≤ (9m)", res)
+	}
 }
 
 // writeCPU prints how busy each process kept the CPUs in each window.
@@ -174,8 +215,8 @@ func (r *Report) writeCPU(w io.Writer) {
 		n string
 		m *Measured
 	}{{"1", r.Public}, {"2", r.Protected}, {"3", r.SignIn}, {"3r", r.Bcrypt}, {"6c", r.Calm}, {"6f", r.Flood},
-		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify},
-		{"9", r.PasswordGrant}, {"9r", r.GrantBcrypt}, {"10", r.Refresh}, {"11c", r.MeCookie}, {"11j", r.MeJWT}} {
+		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify}, {"9", r.Peer},
+		{"10", r.PasswordGrant}, {"10r", r.GrantBcrypt}, {"11", r.Refresh}, {"12c", r.MeCookie}, {"12j", r.MeJWT}} {
 		if x.m == nil {
 			continue
 		}
@@ -195,7 +236,7 @@ func (r *Report) writeNotes(w io.Writer) {
 	var notes []string
 	var busiest time.Duration
 	var share float64
-	for _, m := range []*Measured{r.Public, r.Protected, r.SignIn, r.Bcrypt, r.Calm, r.Flood, r.NginxPlain, r.NginxProtected, r.Verify} {
+	for _, m := range []*Measured{r.Public, r.Protected, r.SignIn, r.Bcrypt, r.Calm, r.Flood, r.NginxPlain, r.NginxProtected, r.Verify, r.Peer} {
 		if m != nil && m.Elapsed > 0 {
 			if f := m.CPU.Others().Seconds() / m.Elapsed.Seconds(); f > share {
 				share, busiest = f, m.Elapsed
@@ -245,6 +286,10 @@ func (r *Report) writeNotes(w io.Writer) {
 	if m := r.Memory; m != nil {
 		notes = append(notes, fmt.Sprintf("(5): used_memory %s → %s B. One record: key %d B + value %d B; MEMORY USAGE (key, value, entry) %d B; the rest is the expiry entry and the hash tables' share. Minted at %s sessions/s.",
 			count(m.Before), count(m.After), m.KeyBytes, m.ValueBytes, m.UsageBytes, num(m.MintRate)))
+	}
+	if a, b := r.Protected, r.Peer; a != nil && b != nil {
+		notes = append(notes, fmt.Sprintf("(9): the peer is cmd/authbench/peer, run against the same redis-server with authd's pool settings; in the CPU table its process fills the authd column. CPU per request: authd %s, peer %s (server process); redis-server %s vs %s. scs with an idle timeout rewrites the whole session (SET … PX) on every request.",
+			perOp(a.CPU.Authd, a), perOp(b.CPU.Authd, b), perOp(a.CPU.Redis, a), perOp(b.CPU.Redis, b)))
 	}
 	if len(notes) == 0 {
 		return

@@ -10,7 +10,10 @@
 //  3. sign-in over HTTP against raw bcrypt at the same cost;
 //  4. Redis commands per request of scenario 2, from INFO commandstats;
 //  5. Redis memory per session, from INFO memory;
-//  6. protected-page latency, calm and under a wrong-password sign-in flood.
+//  6. protected-page latency, calm and under a wrong-password sign-in flood;
+//  7. and 8. forward auth through nginx, and authd's verify alone;
+//  9. the peer: the stock chi + scs + scs/redisstore stack (cmd/authbench/peer)
+//     on the same Redis, its protected page, commands and memory per session.
 //
 // Sessions for 2, 4, 5 and 6 are minted in-process with the server's own
 // internal/session code; signing in over HTTP would cost a bcrypt each.
@@ -130,6 +133,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		procs:    Procs{Authd: srv.pid(), Redis: rds.pid(), Self: os.Getpid()},
 		minter:   mint,
 		progress: progress,
+		stderr:   stderr,
 	}
 	rep := &Report{
 		Opts:            opts,
@@ -159,6 +163,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		defer b.nginx.stopNginx()
 		b.procs.Nginx = b.nginx.pid()
+	}
+	if opts.runs(9) {
+		progress("starting the peer (chi + scs + scs/redisstore) on the same Redis")
+		if b.peer, err = startPeer(ctx, opts, rds.URL, defaults.Redis.MaxActive, defaults.Redis.MaxIdle, tmp, b); err != nil {
+			return err
+		}
+		defer b.peer.srv.stop(10 * time.Second)
 	}
 	err = b.run(ctx, rep)
 	// Whatever ran is worth printing, even after an error.

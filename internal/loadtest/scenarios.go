@@ -17,7 +17,7 @@ import (
 )
 
 func (b *bench) run(ctx context.Context, rep *Report) error {
-	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) || b.opts.runs(11) {
+	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) || b.opts.runs(12) {
 		if err := b.mintProtected(ctx); err != nil {
 			return err
 		}
@@ -50,6 +50,11 @@ func (b *bench) run(ctx context.Context, rep *Report) error {
 	if b.opts.runs(5) {
 		if err := b.memory(ctx, rep); err != nil {
 			return fmt.Errorf("scenario 5: %w", err)
+		}
+	}
+	if b.opts.runs(9) && b.opts.runs(5) {
+		if err := b.peerMemory(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 9m: %w", err)
 		}
 	}
 	if err := b.tokenScenarios(ctx, rep); err != nil {
@@ -145,6 +150,11 @@ func (b *bench) pages(ctx context.Context, rep *Report) error {
 		}
 		per := after.Sub(before).Per(rep.Protected.Count)
 		rep.Commands = &per
+	}
+	if o.runs(9) {
+		if err := b.peerProtected(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 9: %w", err)
+		}
 	}
 	return runPublic(o.Duration - o.Duration/2)
 }

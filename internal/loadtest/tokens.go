@@ -16,29 +16,29 @@ import (
 
 // The token scenarios (issue 8):
 //
-//	 9  POST /oauth/token, password grant, against raw bcrypt (9r), in
+//	10  POST /oauth/token, password grant, against raw bcrypt (10r), in
 //	    alternating rounds like scenario 3
-//	10  POST /oauth/token, refresh grant: each client rotates its own
+//	11  POST /oauth/token, refresh grant: each client rotates its own
 //	    family, one Lua script per refresh; plus Redis memory of one token
 //	    session (record, index entry, family, grace key)
-//	11  GET /api/me with a session cookie (11c) and with an access JWT
-//	    (11j: ES256 verification plus the sid read), alternating rounds
+//	12  GET /api/me with a session cookie (12c) and with an access JWT
+//	    (12j: ES256 verification plus the sid read), alternating rounds
 
-// tokenScenarios runs 9, 10 and 11 as asked.
+// tokenScenarios runs 10, 11 and 12 as asked.
 func (b *bench) tokenScenarios(ctx context.Context, rep *Report) error {
-	if b.opts.runs(9) {
-		if err := b.passwordGrantRate(ctx, rep); err != nil {
-			return fmt.Errorf("scenario 9: %w", err)
-		}
-	}
 	if b.opts.runs(10) {
-		if err := b.refreshRate(ctx, rep); err != nil {
+		if err := b.passwordGrantRate(ctx, rep); err != nil {
 			return fmt.Errorf("scenario 10: %w", err)
 		}
 	}
 	if b.opts.runs(11) {
-		if err := b.jwtVsCookie(ctx, rep); err != nil {
+		if err := b.refreshRate(ctx, rep); err != nil {
 			return fmt.Errorf("scenario 11: %w", err)
+		}
+	}
+	if b.opts.runs(12) {
+		if err := b.jwtVsCookie(ctx, rep); err != nil {
+			return fmt.Errorf("scenario 12: %w", err)
 		}
 	}
 	return nil
@@ -80,7 +80,7 @@ func (b *bench) grant(ctx context.Context, client *http.Client) (tokenPair, erro
 	return b.postToken(ctx, client, url.Values{"grant_type": {"password"}, "username": {benchUser}, "password": {benchPassword}, "client_id": {"authbench"}})
 }
 
-// passwordGrantRate runs scenario 9.
+// passwordGrantRate runs scenario 10.
 func (b *bench) passwordGrantRate(ctx context.Context, rep *Report) error {
 	o := b.opts
 	procs := runtime.GOMAXPROCS(0)
@@ -102,13 +102,13 @@ func (b *bench) passwordGrantRate(ctx context.Context, rep *Report) error {
 		if err := b.quiesce(ctx); err != nil {
 			return err
 		}
-		b.progress("9r: raw bcrypt, %d goroutines, round %d of %d", procs, round+1, o.Rounds)
+		b.progress("10r: raw bcrypt, %d goroutines, round %d of %d", procs, round+1, o.Rounds)
 		m, err := b.measure(func() (Result, error) { return Closed(ctx, procs, b.window(), raw) })
 		if err != nil {
 			return err
 		}
 		accumulate(&rep.GrantBcrypt, m)
-		b.progress("9: password grant over HTTP, %d clients, round %d of %d", o.SignInWorkers, round+1, o.Rounds)
+		b.progress("10: password grant over HTTP, %d clients, round %d of %d", o.SignInWorkers, round+1, o.Rounds)
 		if m, err = b.measure(func() (Result, error) { return Closed(ctx, o.SignInWorkers, b.window(), op) }); err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func (b *bench) passwordGrantRate(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// refreshRate runs scenario 10.
+// refreshRate runs scenario 11.
 func (b *bench) refreshRate(ctx context.Context, rep *Report) error {
 	o := b.opts
 	refresh := make([]string, o.Workers)
@@ -141,7 +141,7 @@ func (b *bench) refreshRate(ctx context.Context, rep *Report) error {
 		refresh[worker] = p.RefreshToken // only this worker touches its slot
 		return nil
 	}
-	b.progress("10: refresh grant, %d clients (one family each), %s", o.Workers, o.Duration)
+	b.progress("11: refresh grant, %d clients (one family each), %s", o.Workers, o.Duration)
 	before, err := commandStats(ctx, b.pool)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func tokenSessionMemory(ctx context.Context, pool *redis.Pool, rt string) (int64
 	return total, nil
 }
 
-// jwtVsCookie runs scenario 11 over one JWT per client, from password
+// jwtVsCookie runs scenario 12 over one JWT per client, from password
 // grants, and the minted cookie sessions.
 func (b *bench) jwtVsCookie(ctx context.Context, rep *Report) error {
 	o := b.opts
@@ -206,13 +206,13 @@ func (b *bench) jwtVsCookie(ctx context.Context, rep *Report) error {
 	}
 	withCookie := b.get(b.client, "/api/me", b.protectedCookie())
 	for round := range o.Rounds {
-		b.progress("11c: GET /api/me with a cookie, %d clients, round %d of %d", o.Workers, round+1, o.Rounds)
+		b.progress("12c: GET /api/me with a cookie, %d clients, round %d of %d", o.Workers, round+1, o.Rounds)
 		m, err := b.measure(func() (Result, error) { return Closed(ctx, o.Workers, b.window(), withCookie) })
 		if err != nil {
 			return err
 		}
 		accumulate(&rep.MeCookie, m)
-		b.progress("11j: GET /api/me with a JWT, %d clients, round %d of %d", o.Workers, round+1, o.Rounds)
+		b.progress("12j: GET /api/me with a JWT, %d clients, round %d of %d", o.Workers, round+1, o.Rounds)
 		if m, err = b.measure(func() (Result, error) { return Closed(ctx, o.Workers, b.window(), withJWT) }); err != nil {
 			return err
 		}

@@ -37,6 +37,7 @@ type Metrics struct {
 	signIns     *prometheus.CounterVec
 	throttled   *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
+	ackMissed   *prometheus.CounterVec
 }
 
 // New returns Metrics on a new registry that also carries the Go runtime and
@@ -67,12 +68,19 @@ func New() *Metrics {
 			Name: "authd_store_errors_total",
 			Help: "Failed store operations, by store (redis, sql) and operation (read, write, delete).",
 		}, []string{"store", "op"}),
+		ackMissed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "authd_session_replica_ack_missed_total",
+			Help: "Writes that ended sessions (op: sign_out, sign_in, revoke, revoke_others, revoke_all) that no Redis replica acknowledged within REDIS_REPLICA_ACK_TIMEOUT: a failover in that window could bring the sessions back.",
+		}, []string{"op"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.duration, m.signIns, m.throttled, m.storeErrors,
+		m.requests, m.duration, m.signIns, m.throttled, m.storeErrors, m.ackMissed,
 	)
+	for _, op := range ackOps {
+		m.ackMissed.WithLabelValues(op)
+	}
 	for _, o := range signInOutcomes {
 		m.signIns.WithLabelValues(o)
 	}
@@ -130,6 +138,19 @@ func (m *Metrics) StoreError(store, op string) {
 		return
 	}
 	m.storeErrors.WithLabelValues(known(store, stores), known(op, storeOps)).Inc()
+}
+
+// ackOps are the operations ReplicaAckMissed counts.
+var ackOps = []string{"sign_out", "sign_in", "revoke", "revoke_others", "revoke_all"}
+
+// ReplicaAckMissed counts a write that ended sessions and that no replica
+// acknowledged in time (session.Config.OnReplicaAckMissed). Values outside
+// ackOps are counted as "other".
+func (m *Metrics) ReplicaAckMissed(op string) {
+	if m == nil {
+		return
+	}
+	m.ackMissed.WithLabelValues(known(op, ackOps)).Inc()
 }
 
 // known returns v if it is one of values, else "other".

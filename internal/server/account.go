@@ -35,7 +35,14 @@ func (a *app) handleMe(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": userJSON(info)})
+	writeJSON(w, http.StatusOK, meJSON{User: userJSON(info)})
+}
+
+// meJSON is GET /api/me's answer: a struct rather than a map, which
+// encoding/json writes without sorting keys or boxing values (the map cost
+// 8.6% of the protected request's CPU in a profile under load).
+type meJSON struct {
+	User sessionUser `json:"user"`
 }
 
 // sessionUser is the JSON form of the signed-in user.

@@ -51,6 +51,9 @@ type Config struct {
 	// DB and Redis are pinged by /readyz.
 	DB    *sql.DB
 	Redis *redis.Pool
+	// StoreWarning, when set, is said on /readyz: sessions live in an
+	// embedded store (REDIS_URL=memory://), for development only.
+	StoreWarning string
 
 	// SignupEnabled serves /signup; when false it is 404.
 	SignupEnabled bool

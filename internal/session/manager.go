@@ -78,6 +78,16 @@ type Config struct {
 	// ClientAddr returns a request's client address, shown in session
 	// lists. Nil means the connection's peer address.
 	ClientAddr func(*http.Request) string
+	// ReplicaAckTimeout bounds how long a write that ends sessions (sign-out,
+	// revocations, a password change) waits for the primary's replicas to
+	// acknowledge it (durable.go). Zero means DefaultReplicaAckTimeout;
+	// negative turns the wait off.
+	ReplicaAckTimeout time.Duration
+	// OnReplicaAckMissed, when set, is called with the operation ("sign_out",
+	// "sign_in" (ending the request's previous session), "revoke",
+	// "revoke_others", "revoke_all") each time no replica
+	// acknowledged such a write in time.
+	OnReplicaAckMissed func(op string)
 	// TokenIdleTimeout and TokenLifetime are the clocks of token sessions
 	// (OAuth clients, token.go): zero means 30 days and 90 days.
 	TokenIdleTimeout time.Duration
@@ -171,6 +181,9 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	if cfg.ClientAddr == nil {
 		cfg.ClientAddr = clientip.Peer
 	}
+	if cfg.ReplicaAckTimeout == 0 {
+		cfg.ReplicaAckTimeout = DefaultReplicaAckTimeout
+	}
 	if cfg.TokenIdleTimeout <= 0 {
 		cfg.TokenIdleTimeout = 30 * 24 * time.Hour
 	}
@@ -187,6 +200,7 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 		cfg.Now = time.Now
 	}
 	store := NewStore(pool, cfg.KeyPrefix)
+	store.ackTimeout = cfg.ReplicaAckTimeout
 	sm := scs.New()
 	sm.Store = store
 	sm.Lifetime = cfg.Lifetime
@@ -270,9 +284,11 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	if st := stateFrom(ctx); st.signedIn {
 		// End the request's own session with its index entry; scs's
 		// RenewToken would delete only the record.
-		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
+		ack, err := m.store.end(ctx, st.info.UserID, st.info.ID)
+		if err != nil {
 			return 0, m.storeErr("end previous session", err)
 		}
+		m.ackMissed(ctx, "sign_in", st.info.UserID, ack)
 	}
 	if err := m.newToken(ctx, userTag(g.UserID)); err != nil {
 		return 0, err
@@ -347,9 +363,11 @@ func (m *Manager) newToken(ctx context.Context, tag string) error {
 func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 	st := stateFrom(ctx)
 	if st.signedIn {
-		if err := m.store.end(ctx, st.info.UserID, st.info.ID); err != nil {
+		ack, err := m.store.end(ctx, st.info.UserID, st.info.ID)
+		if err != nil {
 			return m.storeErr("end session", err)
 		}
+		m.ackMissed(ctx, "sign_out", st.info.UserID, ack)
 	}
 	if m.scs.Token(ctx) != "" {
 		// Resets scs's copy, so nothing is committed later; the record is gone.

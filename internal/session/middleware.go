@@ -87,7 +87,7 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	if !ok || !now.Before(deadline) || now.Sub(seen) >= idle {
 		// Redis expires records on the same clocks; this guards against a
 		// record that outlived them (clock skew, a changed configuration).
-		if err := m.store.end(ctx, uid, info.ID); err != nil {
+		if err := m.store.endExpired(ctx, uid, info.ID); err != nil {
 			m.log.WarnContext(ctx, "deleting expired session", "err", err)
 		}
 		_ = m.scs.Destroy(withoutDelete(ctx)) // no I/O: it resets scs's copy

@@ -84,10 +84,11 @@ func (m *Manager) Revoke(ctx context.Context, userID int64, id string) (current 
 	if !validID(id) {
 		return false, ErrNoSession
 	}
-	n, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
+	n, ack, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
 	if err != nil {
 		return false, m.storeErr("revoke", err)
 	}
+	m.ackMissed(ctx, "revoke", userID, ack)
 	if n == 0 {
 		return false, ErrNoSession
 	}
@@ -97,10 +98,11 @@ func (m *Manager) Revoke(ctx context.Context, userID int64, id string) (current 
 // RevokeOthers ends every session of the user except ctx's own and returns
 // how many it ended.
 func (m *Manager) RevokeOthers(ctx context.Context, userID int64) (int, error) {
-	n, err := m.store.revoke(ctx, userID, "", m.currentID(ctx), 0, 0, EndRevoked)
+	n, ack, err := m.store.revoke(ctx, userID, "", m.currentID(ctx), 0, 0, EndRevoked)
 	if err != nil {
 		return 0, m.storeErr("revoke others", err)
 	}
+	m.ackMissed(ctx, "revoke_others", userID, ack)
 	return n, nil
 }
 
@@ -110,10 +112,11 @@ func (m *Manager) RevokeOthers(ctx context.Context, userID int64) (int, error) {
 // recorded first, so that a sign-in that checked the old password and has
 // not yet created its session fails instead of outliving the change.
 func (m *Manager) RevokeAll(ctx context.Context, userID, epoch int64, why EndReason) (int, error) {
-	n, err := m.store.revoke(ctx, userID, "", "", epoch, m.maxLifetime(), why)
+	n, ack, err := m.store.revoke(ctx, userID, "", "", epoch, m.maxLifetime(), why)
 	if err != nil {
 		return 0, m.storeErr("revoke all", err)
 	}
+	m.ackMissed(ctx, "revoke_all", userID, ack)
 	return n, nil
 }
 

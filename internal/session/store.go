@@ -39,6 +39,9 @@ var (
 type Store struct {
 	pool   *redis.Pool
 	prefix string
+	// ackTimeout bounds the wait for replicas after a write that ends
+	// sessions (durable.go); zero or negative: no wait.
+	ackTimeout time.Duration
 }
 
 var _ scs.CtxStore = (*Store)(nil)
@@ -128,14 +131,14 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 	now := time.Now()
 	if !expiry.After(now) {
 		// Already expired: nothing to keep.
-		if err := s.end(ctx, o.userID, id); err != nil {
+		if err := s.endExpired(ctx, o.userID, id); err != nil {
 			return err
 		}
 		return errGone
 	}
 	switch {
 	case o.create != nil && o.create.userID != 0:
-		return s.create(ctx, id, b, expiry, now, o.create)
+		return s.create(ctx, id, b, expiry, o.create)
 	case o.create != nil:
 		reply, err := s.do(ctx, "SET", recordKey(s.prefix, id), b, "PXAT", expiry.UnixMilli(), "NX")
 		if err == nil && reply == nil {

@@ -150,7 +150,7 @@ func (m *Manager) StartToken(ctx context.Context, g TokenGrant) (TokenSession, e
 	id := newTagID(userTag(g.UserID))
 	create := &createOpts{userID: g.UserID, epoch: g.Epoch, created: now, maxSessions: m.cfg.MaxSessions}
 	expiry := earliest(now.Add(idle), deadline)
-	if err := m.store.create(ctx, id, b, expiry, now, create); err != nil {
+	if err := m.store.create(ctx, id, b, expiry, create); err != nil {
 		if errors.Is(err, ErrCredentialsChanged) {
 			return TokenSession{}, err
 		}
@@ -389,10 +389,14 @@ func (m *Manager) RevokeRefresh(ctx context.Context, tok string) (userID int64, 
 		return 0, nil
 	}
 	p := m.cfg.KeyPrefix
-	n, err := redis.Int64(m.store.script(ctx, revokeFamilyScript, familyKey(p, id), graceKey(p, id),
-		recordKey(p, id), p, id, hashSecret(secret)))
+	reply, ack, err := m.store.durableScript(ctx, revokeFamilyScript, familyKey(p, id), graceKey(p, id),
+		recordKey(p, id), p, id, hashSecret(secret))
+	n, err := redis.Int64(reply, err)
 	if err != nil {
 		return 0, m.storeErr("revoke refresh token", err)
+	}
+	if n > 0 {
+		m.ackMissed(ctx, "revoke", n, ack)
 	}
 	return n, nil
 }
@@ -427,10 +431,11 @@ func (m *Manager) EndSession(ctx context.Context, userID int64, id string) (bool
 	if !validID(id) {
 		return false, nil
 	}
-	n, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
+	n, ack, err := m.store.revoke(ctx, userID, id, "", 0, 0, EndRevoked)
 	if err != nil {
 		return false, m.storeErr("end session", err)
 	}
+	m.ackMissed(ctx, "revoke", userID, ack)
 	return n > 0, nil
 }
 
