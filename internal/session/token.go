@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/redispool"
 )
 
 // Token sessions are the sessions of OAuth clients (a mobile app, a CLI,
@@ -255,12 +257,17 @@ func (m *Manager) Refresh(ctx context.Context, tok string) (TokenSession, error)
 		return TokenSession{}, err
 	}
 	p := m.cfg.KeyPrefix
-	reply, err := redis.Values(m.store.script(ctx, rotateScript, familyKey(p, id), graceKey(p, id),
+	c, err := m.store.pool.GetContext(ctx)
+	if err != nil {
+		return TokenSession{}, m.storeErr("refresh", fmt.Errorf("%w: get connection: %w", errStore, err))
+	}
+	defer c.Close()
+	reply, err := redis.Values(redispool.DoScript(ctx, c, rotateScript, familyKey(p, id), graceKey(p, id),
 		recordKey(p, id), p, id, hashSecret(secret), hashSecret(next),
 		m.cfg.Now().UnixMilli(), m.cfg.RefreshGrace.Milliseconds(), m.cfg.TokenIdleTimeout.Milliseconds(),
 		sealed, time.Now().UnixMilli(), maxOldHashes))
 	if err != nil {
-		return TokenSession{}, m.storeErr("refresh", err)
+		return TokenSession{}, m.storeErr("refresh", fmt.Errorf("%w: script: %w", errStore, err))
 	}
 	var status int
 	var uid int64
@@ -284,6 +291,14 @@ func (m *Manager) Refresh(ctx context.Context, tok string) (TokenSession, error)
 		}
 	case 3:
 		_, _ = redis.Scan(reply[1:], &uid)
+		// The reuse ended the session: like every revocation, it waits for
+		// a replica (durable.go), on the connection that wrote it. Only
+		// this outcome waits; a rotation is lost in a failover at worst.
+		ack, err := m.store.waitReplicas(ctx, c)
+		if err != nil {
+			m.log.WarnContext(ctx, "waiting for replicas after a refresh-token reuse", "err", err)
+		}
+		m.ackMissed(ctx, "refresh_token_reuse", uid, ack)
 		return TokenSession{ID: id, UserID: uid}, ErrTokenReused
 	default:
 		return TokenSession{}, ErrInvalidGrant

@@ -261,3 +261,22 @@ func BenchmarkRefresh(b *testing.B) {
 		tok = r.Refresh
 	}
 }
+
+// BenchmarkLive is the session check an access JWT costs besides its
+// signature: one GET and a decode.
+func BenchmarkLive(b *testing.B) {
+	r := testenv.StartRedis(b)
+	m, err := NewManager(r.Pool(b), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts, err := m.StartToken(b.Context(), TokenGrant{Grant: Grant{UserID: 1, Name: "a"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := m.Live(b.Context(), ts.ID, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

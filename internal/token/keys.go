@@ -55,7 +55,7 @@ func NewKeyStore(db *sql.DB, keys *secret.Keys) (*KeyStore, error) {
 	return &KeyStore{db: db, aead: aead}, nil
 }
 
-// List returns every stored key, newest first.
+// List returns every stored key, the signing one first, then newest first.
 func (s *KeyStore) List(ctx context.Context) ([]Key, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT kid, private_key, created_at, retired_at FROM signing_keys`)
 	if err != nil {
@@ -82,7 +82,17 @@ func (s *KeyStore) List(ctx context.Context) ([]Key, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("token: list keys: %w", err)
 	}
-	slices.SortFunc(keys, func(a, b Key) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	// Newest first; a key still signing before retired ones created in the
+	// same second (times are whole seconds).
+	slices.SortFunc(keys, func(a, b Key) int {
+		if a.RetiredAt.IsZero() != b.RetiredAt.IsZero() {
+			if a.RetiredAt.IsZero() {
+				return -1
+			}
+			return 1
+		}
+		return b.CreatedAt.Compare(a.CreatedAt)
+	})
 	return keys, nil
 }
 
