@@ -461,8 +461,9 @@ func TestHashingFloodDoesNotStarveOtherRequests(t *testing.T) {
 // all would finish together, at the end. Only a ratio is asserted.
 func TestHashingFloodIsAnsweredInWaves(t *testing.T) {
 	// Not parallel: it measures time, so it runs alone among this
-	// package's tests.
-	ts := newTestServer(t)
+	// package's tests. Cost 10, not the harness's cheap hasher: each hash
+	// must take far longer than the HTTP round trip for waves to show.
+	ts := newTestServer(t, func(o *testOptions) { o.cost = 10 })
 	ts.addUser(t, "alice", "password one")
 	slots := ts.hasher.Concurrency()
 	n := 4 * slots
