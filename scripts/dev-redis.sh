@@ -6,7 +6,7 @@
 #   2. a Redis that answers PING on 127.0.0.1:6379;
 #   3. a private redis-server on 127.0.0.1:6390, started here (or reused),
 #      keeping nothing on disk; "make stop-redis" stops it;
-#   4. otherwise it says what is missing and exits 1.
+#   4. otherwise memory://, authd's embedded store (development only).
 #
 # DEV_REDIS_PROBE_PORT replaces 6379 in step 2 (point it at a closed port to
 # try step 3 on a machine that runs its own Redis).
@@ -69,16 +69,12 @@ if command -v redis-server >/dev/null 2>&1; then
 	exit 1
 fi
 
-# 4. Nothing to use.
+# 4. Nothing installed: authd's embedded store, inside the server process.
 cat >&2 <<MSG
-dev-redis: no Redis to use: REDIS_URL is not set, nothing answers PING on
-127.0.0.1:$probe_port, and redis-server is not installed. Either install it
-(Debian/Ubuntu, as root):
-
-    apt-get install -y redis-server
-
-or point authd at a Redis you have:
-
-    REDIS_URL=redis://host:port/db make run
+dev-redis: REDIS_URL is not set, nothing answers PING on 127.0.0.1:$probe_port and
+redis-server is not installed: using the embedded store (REDIS_URL=memory://).
+Sessions live in the authd process, for development only: they end when it
+stops. For a real Redis, install one (Debian/Ubuntu: apt-get install -y
+redis-server) or point authd at yours: REDIS_URL=redis://host:port/db make run
 MSG
-exit 1
+printf '%s\n' "memory://"

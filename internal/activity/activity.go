@@ -44,6 +44,10 @@ const (
 	// account (or the address, or the device) was locked after too many
 	// failures.
 	SignInThrottled Kind = "sign_in_throttled"
+	// RefreshTokenReused: an API client's rotated refresh token was
+	// presented again, so its session was ended (a stolen copy, or a
+	// client that lost track of its tokens).
+	RefreshTokenReused Kind = "refresh_token_reused"
 )
 
 // collapses reports whether events of kind k merge into the user's newest
@@ -77,6 +81,8 @@ func (k Kind) Label() string {
 		return "E-mail address removed"
 	case SignInThrottled:
 		return "Sign-in attempt refused during a lock (too many failures)"
+	case RefreshTokenReused:
+		return "API client session ended: an old refresh token was used again"
 	}
 	return string(k)
 }

@@ -44,8 +44,16 @@ Usage:
   authd rules explain URL USER [METHOD]
                                say what forward auth answers USER ("-": signed
                                out) for URL, with ACCESS_RULES_FILE
+  authd token keys list        list the JWT signing keys
+  authd token keys rotate      add a new signing key; the previous one stays
+                               published until its tokens have expired
+  authd token client-secret ID make a secret for a resource server (for
+                               /oauth/introspect) and its RESOURCE_SERVERS entry
 
-Every flag can also be set in the environment; run "authd serve -h" to see them.
+  authd version                print the version and the commit it was built from
+
+Every flag can also be set in the environment; run "authd serve -h" to see
+them, and "authd COMMAND -h" for the ones a command reads.
 `
 
 // errUsage marks a command line that could not be understood.
@@ -57,6 +65,14 @@ func Run(ctx context.Context, env Env) error {
 		fmt.Fprint(env.Stderr, usage)
 		return errUsage
 	}
+	err := run(ctx, env)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil // -h asked for the help, which was shown
+	}
+	return err
+}
+
+func run(ctx context.Context, env Env) error {
 	cmd, args := env.Args[0], env.Args[1:]
 	switch cmd {
 	case "serve":
@@ -71,18 +87,22 @@ func Run(ctx context.Context, env Env) error {
 		return groupCommand(ctx, env, args)
 	case "rules":
 		return rulesCommand(ctx, env, args)
+	case "version", "-version", "--version":
+		return version(env)
+	case "token":
+		return tokenCommand(ctx, env, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil
 	}
-	fmt.Fprintf(env.Stderr, "authd: unknown command %q\n\n%s", cmd, usage)
-	return errUsage
+	return unknownCommand(env, "command", cmd, []string{"serve", "migrate", "user", "session", "group", "rules", "token", "version", "help"})
 }
 
 // loadConfig parses the flags and environment for the named subcommand.
 func loadConfig(env Env, name string, args []string) (config.Config, error) {
 	fs := flag.NewFlagSet("authd "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	setUsage(fs, name)
 	cfg, err := config.Load(fs, args, env.Getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, err

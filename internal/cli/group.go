@@ -17,9 +17,8 @@ import (
 
 // groupCommand runs "group add NAME" and "group list".
 func groupCommand(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 || (args[0] != "add" && args[0] != "list") {
-		fmt.Fprint(env.Stderr, usage)
-		return errUsage
+	if err := checkSubcommand(env, "group", args, "add", "list"); err != nil {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	name := ""

@@ -72,9 +72,8 @@ func reloadRulesOnHUP(ctx context.Context, path string, g *forwardauth.Guard, lo
 
 // rulesCommand runs "rules check FILE" and "rules explain URL USER [METHOD]".
 func rulesCommand(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return errUsage
+	if err := checkSubcommand(env, "rules", args, "check", "explain"); err != nil {
+		return err
 	}
 	switch sub, rest := args[0], args[1:]; sub {
 	case "check":

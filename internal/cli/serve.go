@@ -16,12 +16,15 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/config"
 	"github.com/sessionauth/authd/internal/device"
 	"github.com/sessionauth/authd/internal/group"
+	"github.com/sessionauth/authd/internal/memredis"
 	"github.com/sessionauth/authd/internal/metrics"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/server"
+	"github.com/sessionauth/authd/internal/serverfile"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
@@ -51,16 +54,33 @@ func serve(ctx context.Context, env Env, args []string) error {
 
 	// Redis may be down at start: the server still starts, answers 503 where
 	// it needs sessions, says so in /readyz, and recovers when Redis returns.
-	pool, err := redispool.New(cfg.RedisURL, cfg.Redis)
+	redisURL, storeWarning := cfg.RedisURL, ""
+	if memredis.IsURL(cfg.RedisURL) {
+		store, err := memredis.Start()
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		redisURL, storeWarning = store.RedisURL(), memredis.Warning
+		log.Warn(strings.ToUpper(storeWarning[:1])+storeWarning[1:], "store", redispool.Redact(redisURL))
+	}
+	pool, err := redispool.New(redisURL, cfg.Redis)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	if err := redispool.Ping(pingCtx, pool); err != nil {
-		where := redispool.Redact(cfg.RedisURL)
+		cancel()
+		where := redispool.Redact(redisURL)
 		if len(cfg.Redis.SentinelAddrs) > 0 {
 			where = "sentinels " + strings.Join(cfg.Redis.SentinelAddrs, ",") + " master " + cfg.Redis.SentinelMaster
+		}
+		// A Redis that answers with an error (a wrong password, a database
+		// number it does not have) will not start working by itself: that
+		// is a setting to fix, not an outage to ride out.
+		if redispool.IsRefusal(err) {
+			return fmt.Errorf("REDIS_URL: redis at %s refused the connection: %w", where, err)
 		}
 		log.Warn("redis not reachable; starting anyway (see /readyz)", "redis", where, "err", err)
 	}
@@ -87,6 +107,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 	scfg := sessionConfig(cfg)
 	scfg.ClientAddr = clients.Addr
 	scfg.OnReplicaAckMissed = m.ReplicaAckMissed
+	if storeWarning != "" {
+		// The embedded store has no replicas to wait for (nor WAIT).
+		scfg.ReplicaAckTimeout = -1
+	}
 	sessions, err := session.NewManager(pool, scfg, log)
 	if err != nil {
 		return err
@@ -101,6 +125,18 @@ func serve(ctx context.Context, env Env, args []string) error {
 	})
 	if err != nil {
 		return err
+	}
+	issuer, err := newIssuer(ctx, cfg, db, keys)
+	if err != nil {
+		return err
+	}
+	var resourceServers []server.ResourceServer
+	for _, s := range cfg.ResourceServers {
+		rs, err := config.ParseResourceServer(s)
+		if err != nil {
+			return err
+		}
+		resourceServers = append(resourceServers, server.ResourceServer{ID: rs.ID, SecretHash: rs.SecretHash})
 	}
 	groups := group.NewStore(db)
 	guard, err := newGuard(cfg, groups, log)
@@ -140,6 +176,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		},
 		DB:             db,
 		Redis:          pool,
+		StoreWarning:   storeWarning,
 		SignupEnabled:  cfg.SignupEnabled,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		HSTSMaxAge:     cfg.HSTSMaxAge,
@@ -147,6 +184,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		CookieSecure:   cfg.CookieSecure,
 
 		Devices:               devices,
+		AccessTokens:          issuer,
+		TokenAudiences:        cfg.TokenAudiences,
+		ResourceServers:       resourceServers,
+		CORSOrigins:           cfg.CORSOrigins,
 		HSTSIncludeSubdomains: cfg.HSTSIncludeSubdomains,
 		HSTSPreload:           cfg.HSTSPreload,
 	})
@@ -154,7 +195,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, also, err := listen(cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
@@ -173,7 +214,20 @@ func serve(ctx context.Context, env Env, args []string) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, ln.Addr())
+	for _, a := range also {
+		fmt.Fprintf(env.Stdout, "authd listening on %s://%s\n", scheme, a)
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.TLS(), "signup", cfg.SignupEnabled)
+
+	// The commands of the command line find this server's Redis here.
+	if path, ok := serverfile.Path(cfg.DatabaseURL); ok {
+		pid := os.Getpid()
+		if err := serverfile.Write(path, serverfile.Info{PID: pid, RedisURL: redisURL, Memory: storeWarning != ""}); err != nil {
+			log.Warn("the command line will not find this server's Redis", "err", err)
+		} else {
+			defer serverfile.Remove(path, pid)
+		}
+	}
 
 	// Mail is sent off the request path, by this worker (and those of
 	// the other instances sharing the database).

@@ -14,7 +14,9 @@ import (
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/config"
+	"github.com/sessionauth/authd/internal/memredis"
 	"github.com/sessionauth/authd/internal/redispool"
+	"github.com/sessionauth/authd/internal/serverfile"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/user"
 )
@@ -34,6 +36,9 @@ func sessionConfig(cfg config.Config) session.Config {
 		KeyPrefix:           cfg.RedisKeyPrefix,
 		CookieName:          cfg.CookiePrefix() + session.CookieName,
 		ReplicaAckTimeout:   replicaAckTimeout(cfg.Redis.ReplicaAckTimeout),
+		TokenIdleTimeout:    cfg.TokenSessionIdleTimeout,
+		TokenLifetime:       cfg.TokenSessionLifetime,
+		RefreshGrace:        cfg.RefreshGrace,
 	}
 }
 
@@ -48,8 +53,12 @@ func replicaAckTimeout(d time.Duration) time.Duration {
 
 // openSessions connects to Redis for a one-off command, failing at once
 // when Redis does not answer.
-func openSessions(ctx context.Context, cfg config.Config, log *slog.Logger) (*session.Manager, *redis.Pool, error) {
-	pool, err := redispool.New(cfg.RedisURL, cfg.Redis)
+func openSessions(ctx context.Context, env Env, cfg config.Config, log *slog.Logger) (*session.Manager, *redis.Pool, error) {
+	redisURL, embedded, err := serverRedis(env, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	pool, err := redispool.New(redisURL, cfg.Redis)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,9 +66,13 @@ func openSessions(ctx context.Context, cfg config.Config, log *slog.Logger) (*se
 	defer cancel()
 	if err := redispool.Ping(pingCtx, pool); err != nil {
 		pool.Close()
-		return nil, nil, fmt.Errorf("redis at %s: %w", redispool.Redact(cfg.RedisURL), err)
+		return nil, nil, fmt.Errorf("redis at %s: %w", redispool.Redact(redisURL), err)
 	}
-	m, err := session.NewManager(pool, sessionConfig(cfg), log)
+	scfg := sessionConfig(cfg)
+	if embedded {
+		scfg.ReplicaAckTimeout = -1 // the embedded store has no replicas (nor WAIT)
+	}
+	m, err := session.NewManager(pool, scfg, log)
 	if err != nil {
 		pool.Close()
 		return nil, nil, err
@@ -69,8 +82,14 @@ func openSessions(ctx context.Context, cfg config.Config, log *slog.Logger) (*se
 
 // sessionCommand runs "session list USER" and "session revoke USER ID|--all".
 func sessionCommand(ctx context.Context, env Env, args []string) error {
-	if len(args) < 2 || strings.HasPrefix(args[1], "-") || (args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprint(env.Stderr, usage)
+	if err := checkSubcommand(env, "session", args, "list", "revoke"); err != nil {
+		return err
+	}
+	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+		if len(args) > 1 && isHelp(args[1]) {
+			return helpOf(env, "session "+args[0])
+		}
+		fmt.Fprintf(env.Stderr, "authd session %s: missing user name\n", args[0])
 		return errUsage
 	}
 	sub, name, rest := args[0], args[1], args[2:]
@@ -99,7 +118,7 @@ func sessionCommand(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	sessions, pool, err := openSessions(ctx, cfg, log)
+	sessions, pool, err := openSessions(ctx, env, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -155,4 +174,47 @@ func recordRevocation(ctx context.Context, cfg config.Config, db *sql.DB, log *s
 	if err != nil {
 		log.Warn("record activity", "user_id", userID, "err", err)
 	}
+}
+
+// serverRedis picks the Redis a command acts on: the one REDIS_URL (or
+// -redis-url) names, unless it is left at its default or is memory://, in
+// which case it is the Redis of the "authd serve" running on the same
+// database, as that server recorded it (package serverfile). So after
+// "make run" picked a private Redis or the embedded store, "authd session
+// list" reads the sessions that server holds, and says which Redis it used.
+func serverRedis(env Env, cfg config.Config, log *slog.Logger) (url string, embedded bool, err error) {
+	memory := memredis.IsURL(cfg.RedisURL)
+	explicit := !memory && (env.Getenv("REDIS_URL") != "" || cfg.RedisURL != config.DefaultRedisURL)
+	path, ok := serverfile.Path(cfg.DatabaseURL)
+	if !ok {
+		if memory {
+			return "", false, errors.New("REDIS_URL=memory://: the embedded store lives inside the authd serve process, " +
+				"and only a server on a SQLite database tells the command line where to reach it; " +
+				"set REDIS_URL to a Redis both share")
+		}
+		return cfg.RedisURL, false, nil
+	}
+	info, err := serverfile.Read(path)
+	switch {
+	case errors.Is(err, serverfile.ErrNone) && memory:
+		return "", false, fmt.Errorf("REDIS_URL=memory://: no authd serve is running on this database (%s is absent or stale); "+
+			"the embedded store lives inside that process: start it first (make run)", path)
+	case errors.Is(err, serverfile.ErrNone):
+		return cfg.RedisURL, false, nil
+	case err != nil:
+		return "", false, err
+	}
+	if explicit {
+		if info.RedisURL != cfg.RedisURL {
+			log.Warn("the authd serve running on this database uses another Redis; acting on the one REDIS_URL names",
+				"redis", redispool.Redact(cfg.RedisURL), "server_pid", info.PID, "server_redis", redispool.Redact(info.RedisURL))
+		}
+		return cfg.RedisURL, false, nil
+	}
+	where := redispool.Redact(info.RedisURL)
+	if info.Memory {
+		where = "its embedded store (" + where + ")"
+	}
+	fmt.Fprintf(env.Stderr, "authd: using the Redis of the authd serve running on this database (pid %d): %s\n", info.PID, where)
+	return info.RedisURL, info.Memory, nil
 }

@@ -58,9 +58,8 @@ func migrate(ctx context.Context, env Env, args []string) error {
 // userCommand runs "user add|passwd|list". Passwords are read from stdin,
 // never from the command line, where other users could see them in ps.
 func userCommand(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return errUsage
+	if err := checkSubcommand(env, "user", args, "add", "passwd", "list", "groups"); err != nil {
+		return err
 	}
 	sub, rest := args[0], args[1:]
 	if sub == "groups" {
@@ -68,6 +67,9 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 	}
 	var name string
 	if sub == "add" || sub == "passwd" {
+		if len(rest) > 0 && isHelp(rest[0]) {
+			return helpOf(env, "user "+sub)
+		}
 		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
 			fmt.Fprintf(env.Stderr, "authd user %s: missing user name\n", sub)
 			return errUsage
@@ -138,7 +140,7 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 			log.Warn("record activity", "user_id", u.ID, "err", err)
 		}
 		fmt.Fprintf(env.Stdout, "password changed for %q\n", u.Name)
-		sessions, pool, err := openSessions(ctx, cfg, log)
+		sessions, pool, err := openSessions(ctx, env, cfg, log)
 		if err == nil {
 			defer pool.Close()
 			var n int

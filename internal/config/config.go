@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/forwardauth"
+	"github.com/sessionauth/authd/internal/memredis"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/secret"
@@ -110,6 +112,18 @@ type Config struct {
 	ReturnOrigins   []string
 	GroupsRefresh   time.Duration
 	IdentityHeaders forwardauth.Headers
+	// Tokens for API and mobile clients (OAuth 2.0 token endpoint).
+	TokenSessionIdleTimeout time.Duration
+	TokenSessionLifetime    time.Duration
+	RefreshGrace            time.Duration
+	AccessTokenLifetime     time.Duration
+	SigningKeyRotation      time.Duration
+	// TokenAudiences are the services POST /api/token may mint a JWT for.
+	TokenAudiences []string
+	// ResourceServers may call introspection: "id:sha256-hex-of-secret".
+	ResourceServers []string
+	// CORSOrigins may call /oauth/* and /api/* from browser scripts.
+	CORSOrigins []string
 }
 
 // PublicBase is PublicURL, or, when it is empty, this server's own address
@@ -148,6 +162,9 @@ func (c Config) CookiePrefix() string {
 // TLS reports whether the server terminates TLS itself.
 func (c Config) TLS() bool { return c.TLSCertFile != "" }
 
+// DefaultRedisURL is the Redis used when REDIS_URL is not set.
+const DefaultRedisURL = "redis://127.0.0.1:6379/0"
+
 // setting describes one option: its flag, its environment variable, its
 // default and its help text. The README's configuration table lists the same.
 type setting struct {
@@ -166,7 +183,7 @@ func settings() []setting {
 		{"hsts-max-age", "HSTS_MAX_AGE", "", "send Strict-Transport-Security with this max-age in seconds (empty: 63072000, two years, when serving TLS with -tls-cert, else off; 0: off)", hstsMaxAge},
 		{"trusted-origins", "TRUSTED_ORIGINS", "", "comma-separated origins also allowed to POST (e.g. https://app.example.com)", list(func(c *Config) *[]string { return &c.TrustedOrigins })},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", "15s", "how long shutdown waits for in-flight requests", duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
-		{"redis-url", "REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://[:password@]host:port/db or rediss:// for TLS", str(func(c *Config) *string { return &c.RedisURL })},
+		{"redis-url", "REDIS_URL", DefaultRedisURL, "Redis URL: redis://[:password@]host:port/db, rediss:// for TLS, or memory:// for an embedded store that lives in this process (development only)", str(func(c *Config) *string { return &c.RedisURL })},
 		{"redis-key-prefix", "REDIS_KEY_PREFIX", "authd:session:", "prefix of every session key in Redis", str(func(c *Config) *string { return &c.RedisKeyPrefix })},
 		{"redis-max-active", "REDIS_MAX_ACTIVE", "64", "most Redis connections open at once", integer(func(c *Config) *int { return &c.Redis.MaxActive })},
 		{"redis-max-idle", "REDIS_MAX_IDLE", "16", "idle Redis connections kept for reuse", integer(func(c *Config) *int { return &c.Redis.MaxIdle })},
@@ -225,6 +242,14 @@ func settings() []setting {
 		{"hsts-include-subdomains", "HSTS_INCLUDE_SUBDOMAINS", "false", "add includeSubDomains to Strict-Transport-Security: every subdomain must then serve HTTPS", boolean(func(c *Config) *bool { return &c.HSTSIncludeSubdomains })},
 		{"hsts-preload", "HSTS_PRELOAD", "false", "add preload to Strict-Transport-Security (needs HSTS_INCLUDE_SUBDOMAINS and a max-age of at least a year)", boolean(func(c *Config) *bool { return &c.HSTSPreload })},
 		{"throttle-device-failures", "THROTTLE_DEVICE_FAILURES", "10", "failed sign-ins per device token, and wrong current passwords per signed-in session, per window before 429 (0: no budgets of their own: they count per account and address like everyone)", integer(func(c *Config) *int { return &c.ThrottleDeviceFailures })},
+		{"token-session-idle-timeout", "TOKEN_SESSION_IDLE_TIMEOUT", "720h", "end an API client's token session (OAuth refresh-token family) unused for this long", duration(func(c *Config) *time.Duration { return &c.TokenSessionIdleTimeout })},
+		{"token-session-lifetime", "TOKEN_SESSION_LIFETIME", "2160h", "absolute lifetime of an API client's token session", duration(func(c *Config) *time.Duration { return &c.TokenSessionLifetime })},
+		{"refresh-grace", "REFRESH_GRACE", "10s", "how long a just-rotated refresh token still returns the current tokens instead of ending its session as a reuse", duration(func(c *Config) *time.Duration { return &c.RefreshGrace })},
+		{"access-token-lifetime", "ACCESS_TOKEN_LIFETIME", "5m", "lifetime of access tokens (JWTs); third parties verifying them offline accept them this long after a revocation", duration(func(c *Config) *time.Duration { return &c.AccessTokenLifetime })},
+		{"signing-key-rotation", "SIGNING_KEY_ROTATION", "720h", "add a new JWT signing key when the current one is this old (0: only by authd token keys rotate)", duration(func(c *Config) *time.Duration { return &c.SigningKeyRotation })},
+		{"token-audiences", "TOKEN_AUDIENCES", "", "comma-separated services (aud values, e.g. https://api.example.com) a signed-in session may get a JWT for at POST /api/token", list(func(c *Config) *[]string { return &c.TokenAudiences })},
+		{"resource-servers", "RESOURCE_SERVERS", "", "comma-separated id:sha256-hex-of-secret of services allowed to call /oauth/introspect (make one with: authd token client-secret)", list(func(c *Config) *[]string { return &c.ResourceServers })},
+		{"cors-origins", "CORS_ORIGINS", "", "comma-separated origins whose scripts may call /oauth/* and /api/* (also trusted for POSTs)", list(func(c *Config) *[]string { return &c.CORSOrigins })},
 		{"device-token-lifetime", "DEVICE_TOKEN_LIFETIME", "2160h", "how long a device token (given at each sign-in) marks the device as one that signed in before", duration(func(c *Config) *time.Duration { return &c.DeviceTokenLifetime })},
 	}
 }
@@ -295,10 +320,17 @@ func (c Config) validate() error {
 		}
 	}
 	check((c.TLSCertFile == "") == (c.TLSKeyFile == ""), "TLS_CERT_FILE and TLS_KEY_FILE must be set together")
-	check(redispool.CheckURL(c.RedisURL) == nil, "REDIS_URL: %v", redispool.CheckURL(c.RedisURL))
 	check(c.Redis.ReplicaAckTimeout >= 0 && (c.Redis.ReadTimeout <= 0 || c.Redis.ReplicaAckTimeout < c.Redis.ReadTimeout),
 		"REDIS_REPLICA_ACK_TIMEOUT must not be negative, and shorter than REDIS_READ_TIMEOUT (WAIT blocks the connection that long)")
 	sentinel := len(c.Redis.SentinelAddrs) > 0
+	switch {
+	case memredis.IsURL(c.RedisURL):
+		check(!sentinel, "REDIS_URL=memory:// (the embedded store, for development) cannot be combined with REDIS_SENTINEL_ADDRS")
+	case memredis.IsMemoryScheme(c.RedisURL):
+		check(false, "REDIS_URL=%q: the embedded store takes no host or path; write exactly memory://", c.RedisURL)
+	default:
+		check(redispool.CheckURL(c.RedisURL) == nil, "REDIS_URL: %v", redispool.CheckURL(c.RedisURL))
+	}
 	check(!sentinel || c.Redis.SentinelMaster != "", "REDIS_SENTINEL_MASTER is required when REDIS_SENTINEL_ADDRS is set")
 	check(sentinel || c.Redis.SentinelMaster == "", "REDIS_SENTINEL_ADDRS is required when REDIS_SENTINEL_MASTER is set")
 	check(sentinel || c.Redis.SentinelPassword == "", "REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINEL_ADDRS is not")
@@ -336,6 +368,15 @@ func (c Config) validate() error {
 			"choose COOKIE_DOMAIN for single sign-on across subdomains, or COOKIE_HOST_PREFIX so that no subdomain can plant a session cookie")
 	check(!c.CookieHostPrefix || c.CookieSecure, "COOKIE_HOST_PREFIX needs a Secure cookie: serve TLS (-tls-cert) or set COOKIE_SECURE=true behind a TLS proxy")
 	check(c.DeviceTokenLifetime > 0, "DEVICE_TOKEN_LIFETIME must be positive")
+	check(c.TokenSessionIdleTimeout > 0 && c.TokenSessionIdleTimeout <= c.TokenSessionLifetime,
+		"TOKEN_SESSION_IDLE_TIMEOUT must be positive and at most TOKEN_SESSION_LIFETIME")
+	check(c.RefreshGrace > 0 && c.RefreshGrace <= time.Minute, "REFRESH_GRACE must be positive and at most 1m")
+	check(c.AccessTokenLifetime >= 10*time.Second && c.AccessTokenLifetime <= time.Hour, "ACCESS_TOKEN_LIFETIME must be between 10s and 1h")
+	check(c.SigningKeyRotation == 0 || c.SigningKeyRotation >= time.Hour, "SIGNING_KEY_ROTATION must be 0 or at least 1h")
+	for _, rs := range c.ResourceServers {
+		_, err := ParseResourceServer(rs)
+		check(err == nil, "RESOURCE_SERVERS: %v", err)
+	}
 	check(c.ShutdownTimeout > 0, "SHUTDOWN_TIMEOUT must be positive")
 	check(c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT must be text or json")
 	check(slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel), "LOG_LEVEL must be debug, info, warn or error")
@@ -411,4 +452,22 @@ func duration(field func(*Config) *time.Duration) func(*Config, string) error {
 		*field(c) = d
 		return nil
 	}
+}
+
+// ResourceServer is a service allowed to call introspection.
+type ResourceServer struct {
+	ID string
+	// SecretHash is the SHA-256 of its secret (hex): the secret itself is
+	// never configured.
+	SecretHash []byte
+}
+
+// ParseResourceServer reads "id:sha256-hex".
+func ParseResourceServer(s string) (ResourceServer, error) {
+	id, h, ok := strings.Cut(strings.TrimSpace(s), ":")
+	sum, err := hex.DecodeString(h)
+	if !ok || id == "" || len(id) > 64 || err != nil || len(sum) != 32 {
+		return ResourceServer{}, fmt.Errorf("%q is not id:sha256-hex-of-secret (make one with: authd token client-secret)", s)
+	}
+	return ResourceServer{ID: id, SecretHash: sum}, nil
 }

@@ -71,7 +71,7 @@ Flags:
 	fs.IntVar(&o.MintWorkers, "mint-workers", 16, "goroutines minting sessions in-process")
 	fs.StringVar(&o.Nginx, "nginx", "nginx", "nginx binary for scenario 7 (also found in /usr/sbin)")
 	fs.StringVar(&o.Peer, "peer", "", "peer binary for scenario 9 (default: go build ./cmd/authbench/peer into a temporary directory)")
-	only := fs.String("only", "1,2,3,5,6,7,8,9", "scenarios to run, comma-separated (4 is measured with 2)")
+	only := fs.String("only", "1,2,3,5,6,7,8,9,10,11,12", "scenarios to run, comma-separated (4 is measured with 2)")
 	if err := fs.Parse(args); err != nil {
 		return o, fmt.Errorf("%w: %w", ErrUsage, err)
 	}
@@ -86,8 +86,8 @@ Flags:
 	}
 	for _, s := range strings.Split(*only, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 9 {
-			return o, fmt.Errorf("-only: %q is not a scenario number 1 to 9", s)
+		if err != nil || n < 1 || n > lastScenario {
+			return o, fmt.Errorf("-only: %q is not a scenario number 1 to %d", s, lastScenario)
 		}
 		o.Only = append(o.Only, n)
 	}
@@ -105,6 +105,9 @@ Flags:
 	check(o.ProbeRate > 0, "-probe-rate must be positive")
 	return o, errors.Join(errs...)
 }
+
+// lastScenario is the highest scenario number.
+const lastScenario = 12
 
 // runs reports whether scenario n was asked for. Scenario 4 is measured
 // during scenario 2. Scenario 9 (the peer) is compared with 2 and 5.

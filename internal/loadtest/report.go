@@ -50,6 +50,14 @@ type Report struct {
 	Peer         *Measured
 	PeerCommands *PerRequest
 	PeerMemory   *MemoryResult
+	// Tokens (issue 8): password grant against raw bcrypt (10, 10r), refresh
+	// (11) with its Redis commands and one token session's memory, /api/me
+	// with a cookie and with a JWT (12c, 12j).
+	PasswordGrant, GrantBcrypt *Measured
+	Refresh                    *Measured
+	RefreshCommands            *PerRequest
+	TokenSessionBytes          int64
+	MeCookie, MeJWT            *Measured
 }
 
 // MemoryResult is scenario 5.
@@ -142,6 +150,23 @@ func (r *Report) Write(w io.Writer) {
 	}
 
 	r.writePeer(w, row)
+	if r.PasswordGrant != nil {
+		ratio := r.PasswordGrant.Rate() / r.GrantBcrypt.Rate()
+		row("10", fmt.Sprintf("password grant, POST /oauth/token, %d clients", o.SignInWorkers), r.PasswordGrant,
+			fmt.Sprintf("%.2f × raw bcrypt", ratio), fmt.Sprintf("≥ %.1f × raw bcrypt", targetSignInRatio), judged(ratio >= targetSignInRatio, r.PasswordGrant, r.GrantBcrypt))
+		row("10r", fmt.Sprintf("raw bcrypt compare, cost %d, %d goroutines in authbench, server idle", o.Cost, r.GOMAXPROCS), r.GrantBcrypt, "reference", "—", "—")
+	}
+	if r.Refresh != nil {
+		c := r.RefreshCommands
+		row("11", fmt.Sprintf("refresh grant, POST /oauth/token, %d clients, one family each", o.Workers), r.Refresh,
+			fmt.Sprintf("Redis per refresh: %.3f reads, %.3f writes, %.3f other (%s); one token session %d B (MEMORY USAGE of record and family)",
+				c.Reads, c.Writes, c.Other, c.Breakdown(), r.TokenSessionBytes), "—", "—")
+	}
+	if r.MeCookie != nil {
+		row("12c", fmt.Sprintf("GET /api/me with a session cookie, %d clients", o.Workers), r.MeCookie, "reference", "—", "—")
+		row("12j", fmt.Sprintf("GET /api/me with an access JWT (ES256 verify + sid read), %d clients", o.Workers), r.MeJWT,
+			fmt.Sprintf("%.2f × (12c)", r.MeJWT.Rate()/r.MeCookie.Rate()), "—", "—")
+	}
 
 	r.writeCPU(w)
 	r.writeNotes(w)
@@ -190,7 +215,8 @@ func (r *Report) writeCPU(w io.Writer) {
 		n string
 		m *Measured
 	}{{"1", r.Public}, {"2", r.Protected}, {"3", r.SignIn}, {"3r", r.Bcrypt}, {"6c", r.Calm}, {"6f", r.Flood},
-		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify}, {"9", r.Peer}} {
+		{"7u", r.NginxPlain}, {"7p", r.NginxProtected}, {"8", r.Verify}, {"9", r.Peer},
+		{"10", r.PasswordGrant}, {"10r", r.GrantBcrypt}, {"11", r.Refresh}, {"12c", r.MeCookie}, {"12j", r.MeJWT}} {
 		if x.m == nil {
 			continue
 		}

@@ -33,7 +33,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("Run: %v\nstderr:\n%s", err, stderr.String())
 	}
 	out := stdout.String()
-	for _, row := range []string{"| 1 |", "| 2 |", "| 3 |", "| 3r |", "| 4 |", "| 5 |", "| 6c |", "| 6f |", "| 9 |", "| 9c |", "| 9m |", "2,000 sessions of 100 users"} {
+	for _, row := range []string{"| 1 |", "| 2 |", "| 3 |", "| 3r |", "| 4 |", "| 5 |", "| 6c |", "| 6f |", "| 9 |", "| 9c |", "| 9m |", "| 10 |", "| 10r |", "| 11 |", "| 12c |", "| 12j |", "2,000 sessions of 100 users"} {
 		if !strings.Contains(out, row) {
 			t.Errorf("report lacks %q:\n%s", row, out)
 		}

@@ -17,7 +17,7 @@ import (
 )
 
 func (b *bench) run(ctx context.Context, rep *Report) error {
-	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) {
+	if b.opts.runs(2) || b.opts.runs(6) || b.opts.runs(7) || b.opts.runs(12) {
 		if err := b.mintProtected(ctx); err != nil {
 			return err
 		}
@@ -56,6 +56,9 @@ func (b *bench) run(ctx context.Context, rep *Report) error {
 		if err := b.peerMemory(ctx, rep); err != nil {
 			return fmt.Errorf("scenario 9m: %w", err)
 		}
+	}
+	if err := b.tokenScenarios(ctx, rep); err != nil {
+		return err
 	}
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -155,16 +157,41 @@ func CheckSentinelAddr(addr string) error {
 // CheckURL reports whether rawURL is a Redis URL the pool can dial.
 func CheckURL(rawURL string) error {
 	u, err := url.Parse(rawURL)
-	if err != nil {
-		return errors.New("redis URL is not a valid URL")
+	if err != nil || (u.Scheme == "" && u.Host == "") {
+		// The value is shown only when it cannot hold a password.
+		shown := "the value"
+		if !strings.Contains(rawURL, "@") {
+			shown = fmt.Sprintf("%q", rawURL)
+		}
+		hint := ""
+		if _, _, err := net.SplitHostPort(rawURL); err == nil && !strings.Contains(rawURL, "@") {
+			hint = fmt.Sprintf(" (for this address: redis://%s/0)", rawURL)
+		}
+		return fmt.Errorf("redis URL: %s is not a URL; %s%s", shown, wantForm, hint)
 	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return fmt.Errorf("redis URL %s: scheme must be redis:// or rediss://", Redact(rawURL))
+		return fmt.Errorf("redis URL %s: scheme must be redis:// or rediss://; %s", Redact(rawURL), wantForm)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("redis URL %s: missing host", Redact(rawURL))
+		return fmt.Errorf("redis URL %s: missing host; %s", Redact(rawURL), wantForm)
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Errorf("redis URL %s: the path must be a database number such as /0, not %q", Redact(rawURL), u.Path)
+		}
 	}
 	return nil
+}
+
+// wantForm is the expected form of a Redis URL, for error messages.
+const wantForm = "want redis://[:password@]host:port/db, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS)"
+
+// IsRefusal reports whether err is Redis answering with an error (such as
+// a wrong password or a database number it does not have) rather than not
+// answering at all.
+func IsRefusal(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re)
 }
 
 // Redact returns rawURL with any password replaced, for logs and errors.

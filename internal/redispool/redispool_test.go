@@ -1,6 +1,7 @@
 package redispool_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -68,5 +69,31 @@ func fillIdle(t *testing.T, pool *redis.Pool, n int) {
 	}
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// Settings that cannot work are refused with the expected form.
+func TestCheckURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"redis://127.0.0.1:6379/0": "",
+		"rediss://:pw@h:6380/2":    "",
+		"redis://h:6379":           "",
+		"redis://host/abc":         `the path must be a database number such as /0, not "/abc"`,
+		"127.0.0.1:6391":           `"127.0.0.1:6391" is not a URL; want redis://[:password@]host:port/db, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS) (for this address: redis://127.0.0.1:6391/0)`,
+		"http://x":                 "scheme must be redis:// or rediss://",
+		"redis://":                 "missing host",
+		":secret@h:1":              "the value is not a URL",
+		"redis://:secret@h:1/-1":   "xxxxx",
+	} {
+		err := redispool.CheckURL(in)
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("CheckURL(%q) = %v, want nil", in, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("CheckURL(%q) = %v, want an error with %q", in, err, want)
+		case err != nil && strings.Contains(err.Error(), "secret"):
+			t.Errorf("CheckURL(%q) = %v shows the password", in, err)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -39,11 +40,7 @@ func (a *app) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleLoginSubmit checks the credentials and starts a session under a new
-// token. Every failed path does the same work in the same order whether or
-// not the name exists: an unknown user costs one bcrypt comparison, like a
-// known one; a password over bcrypt's 72 bytes, which never matches (A2), is
-// refused before the lookup for everyone; and the activity row is written
-// off the response path.
+// token, through passwordSignIn.
 func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	c, err := decodeCredentials(r)
 	if err != nil {
@@ -65,50 +62,96 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	var devToken string
+	_, ok := a.passwordSignIn(w, r, c.Username, c.Password, from, signInAnswers{
+		throttled: func(ref *throttle.Refused, userID int64, key string) {
+			a.throttled(w, r, "sign_in", ref, userID, key, "login", "Sign In", f, from...)
+		},
+		failed: func(left int) { a.signInFailed(w, r, f, left) },
+		start: func(u user.User) bool {
+			var ok bool
+			devToken, ok = a.startSession(w, r, u, c.Remember, from...)
+			return ok
+		},
+	})
+	if !ok {
+		return
+	}
+	target := nextOr(c.Next, "/account")
+	if f.ReturnTo != "" {
+		target = f.ReturnTo
+	}
+	a.signedIn(w, r, http.StatusOK, target, devToken)
+}
+
+// signInAnswers are how a password sign-in answers, where the sign-in form
+// and the OAuth password grant differ: a refused attempt (after the audit
+// line), a wrong name or password, and the start of the session (a
+// browser session or a token session; on failure it has answered).
+type signInAnswers struct {
+	throttled func(ref *throttle.Refused, userID int64, key string)
+	failed    func(left int)
+	start     func(u user.User) bool
+}
+
+// passwordSignIn is the one path of every sign-in with a name and a
+// password, from the sign-in form or the OAuth password grant: device
+// budgets and throttling, the 72-byte rule, the same work for unknown
+// users, the audit lines and activity events, the new-device notice. It
+// returns the user once ans.start has started the session; otherwise it
+// has answered the request. A check that can still stop a correct password
+// (a second factor) belongs here, before ans.start.
+//
+// Every failed path does the same work in the same order whether or not
+// the name exists: an unknown user costs one bcrypt comparison, like a
+// known one; a password over bcrypt's 72 bytes, which never matches (A2),
+// is refused before the lookup for everyone; and the activity row is
+// written off the response path.
+func (a *app) passwordSignIn(w http.ResponseWriter, r *http.Request, name, pw string, from []slog.Attr, ans signInAnswers) (user.User, bool) {
 	// A device that signed in to this account before has a budget of its
 	// own; everyone else counts per account and per address. The attempt
 	// is counted before bcrypt runs, so racing attempts cannot exceed the
 	// limits, and a correct password during a lock-out fails.
-	dev, err := a.trustedDevice(r, c.Username)
+	dev, err := a.trustedDevice(r, name)
 	if err != nil {
 		a.unavailable(w, r, err)
-		return
+		return user.User{}, false
 	}
 	var devUser int64
 	if dev != nil {
 		devUser = dev.UserID
 	}
-	counters := a.loginCounters(r, c.Username, dev)
-	key := accountKey(c.Username)
+	counters := a.loginCounters(r, name, dev)
+	key := accountKey(name)
 	taken, err := a.Throttle.Take(r.Context(), counters...)
 	if err != nil {
 		a.unavailable(w, r, err)
-		return
+		return user.User{}, false
 	}
 	if taken.Refused != nil {
 		// Refused unchecked, yet shown to the owner: the writer looks the
 		// name up, off the response path.
 		a.Metrics.SignIn("throttled")
-		a.recordAttempt(r, c.Username, devUser, activity.SignInThrottled)
-		a.throttled(w, r, "sign_in", taken.Refused, devUser, key, "login", "Sign In", f, from...)
-		return
+		a.recordAttempt(r, name, devUser, activity.SignInThrottled)
+		ans.throttled(taken.Refused, devUser, key)
+		return user.User{}, false
 	}
 
 	var u user.User
-	if len(c.Password) > password.MaxBytes {
+	if len(pw) > password.MaxBytes {
 		err = password.ErrMismatch
 	} else {
 		ctx, cancel := context.WithTimeout(r.Context(), maxHashWait)
 		defer cancel()
-		u, err = a.authenticate(ctx, a.logger(r), c.Username, c.Password)
+		u, err = a.authenticate(ctx, a.logger(r), name, pw)
 	}
 	switch {
 	case errors.Is(err, password.ErrMismatch):
 		a.Metrics.SignIn("failure")
 		a.audit(r, "sign_in", "failure", u.ID, append([]slog.Attr{slog.String("account_key", key)}, from...)...)
-		a.recordAttempt(r, c.Username, u.ID, activity.SignInFailed)
-		a.signInFailed(w, r, f, taken.Left)
-		return
+		a.recordAttempt(r, name, u.ID, activity.SignInFailed)
+		ans.failed(taken.Left)
+		return user.User{}, false
 	case err != nil:
 		// Undecided (database down, or bcrypt busy too long): no failure
 		// to count against the account, the address or the device.
@@ -116,7 +159,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			a.logger(r).Warn("refund sign-in throttle", "err", err)
 		}
 		a.unavailable(w, r, err)
-		return
+		return user.User{}, false
 	}
 	// A success resets the account's (or the device's) counter and gives
 	// the address its slot back. A device's success leaves the account's
@@ -126,9 +169,8 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 		a.logger(r).Warn("reset sign-in throttle", "user_id", u.ID, "err", err)
 	}
 	isNew := a.newDevice(r, u) // before this sign-in is recorded
-	devToken, ok := a.startSession(w, r, u, c.Remember, from...)
-	if !ok {
-		return
+	if !ans.start(u) {
+		return user.User{}, false
 	}
 	// Written before the answer, not by the background writer, so that the
 	// next sign-in's new-device check sees this one.
@@ -136,11 +178,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 	if isNew {
 		a.notifyNewDevice(r, u)
 	}
-	target := nextOr(c.Next, "/account")
-	if f.ReturnTo != "" {
-		target = f.ReturnTo
-	}
-	a.signedIn(w, r, http.StatusOK, target, devToken)
+	return u, true
 }
 
 // signInFailed answers a wrong user name or password, the same for both,

@@ -64,9 +64,9 @@ func (a *app) verify(w http.ResponseWriter, r *http.Request, nginx bool) {
 	info, err := a.Sessions.Current(r.Context())
 	switch {
 	case errors.Is(err, session.ErrSignedOut):
-		// Issue 8 (access JWTs) plugs in here: a request without a session
-		// but with an "Authorization: Bearer" JWT is checked against the
-		// JWKS and its session id, then answered like a session.
+		// Signed out: no session token, and no access JWT whose session is
+		// live (bearerAccessToken has already looked at the request's
+		// Authorization header, checked the JWT and read its sid).
 	case err != nil:
 		a.unavailable(w, r, err)
 		return

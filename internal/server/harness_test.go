@@ -34,6 +34,7 @@ import (
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
 	"github.com/sessionauth/authd/internal/throttle"
+	"github.com/sessionauth/authd/internal/token"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -56,6 +57,7 @@ type testServer struct {
 	mailer  *notice.Mailer
 	tokens  *emailtoken.Store
 	srv     *Server
+	issuer  *token.Issuer
 	devices *device.Tokens
 	guard   *forwardauth.Guard // forward auth's rules: ts.guard.SetRules
 }
@@ -80,6 +82,12 @@ type testOptions struct {
 	// share their first's).
 	keys    *secret.Keys
 	forward forwardauth.Config
+	// OAuth: services /api/token mints for, resource servers, CORS
+	// origins, and the access tokens' clock (nil: time.Now).
+	audiences       []string
+	resourceServers []ResourceServer
+	corsOrigins     []string
+	tokenNow        func() time.Time
 }
 
 func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
@@ -168,7 +176,15 @@ func (ts *testServer) start(t testing.TB) {
 	if ts.guard, err = forwardauth.New(o.forward, group.NewStore(ts.db)); err != nil {
 		t.Fatal(err)
 	}
+	keyStore, err := token.NewKeyStore(ts.db, o.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.issuer, err = token.New(context.Background(), keyStore, token.Config{Issuer: testPublicURL, Now: o.tokenNow}); err != nil {
+		t.Fatal(err)
+	}
 	h, err := New(Config{
+		AccessTokens: ts.issuer, TokenAudiences: o.audiences, ResourceServers: o.resourceServers, CORSOrigins: o.corsOrigins,
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
 		Activity:   activity.NewStore(ts.db, time.Hour, 100),

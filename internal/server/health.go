@@ -45,7 +45,11 @@ func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
 	if status != http.StatusOK {
 		state = "unavailable"
 	}
-	writeJSON(w, status, map[string]any{"status": state, "checks": checks})
+	body := map[string]any{"status": state, "checks": checks}
+	if a.StoreWarning != "" {
+		body["warning"] = a.StoreWarning
+	}
+	writeJSON(w, status, body)
 }
 
 // handleNotFound answers unknown paths.

@@ -164,7 +164,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // wantsJSON reports whether the client asked for JSON rather than HTML: by
 // path, by Accept, or by sending JSON itself.
 func wantsJSON(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/api/") ||
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth/") ||
 		strings.Contains(strings.ToLower(r.Header.Get("Accept")), "application/json") ||
 		isJSONBody(r)
 }

@@ -3,8 +3,11 @@ package server
 import (
 	"io/fs"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/rs/cors"
 
 	"github.com/sessionauth/authd/web"
 )
@@ -18,7 +21,7 @@ func (a *app) routes() (http.Handler, error) {
 		return nil, err
 	}
 	cop := http.NewCrossOriginProtection()
-	for _, o := range a.TrustedOrigins {
+	for _, o := range append(slices.Clone(a.TrustedOrigins), a.CORSOrigins...) {
 		if err := cop.AddTrustedOrigin(o); err != nil {
 			return nil, err
 		}
@@ -29,9 +32,15 @@ func (a *app) routes() (http.Handler, error) {
 	cop.AddInsecureBypassPattern("/auth/request")
 	cop.AddInsecureBypassPattern("/auth/forward")
 
+	// The token endpoints need no exemption: apps send no Origin or
+	// Sec-Fetch-Site, and browser scripts come from CORSOrigins, trusted above.
+
 	r := chi.NewRouter()
 	// Metrics first, so it times everything and sees chi's route pattern.
-	r.Use(a.Metrics.Middleware, a.logRequests, a.recoverPanic, a.secureHeaders, a.limitBody, cop.Handler, a.Sessions.Middleware)
+	r.Use(a.Metrics.Middleware, a.logRequests, a.recoverPanic, a.secureHeaders, a.limitBody, a.cors(), cop.Handler, a.Sessions.Middleware)
+	if a.AccessTokens != nil {
+		r.Use(a.bearerAccessToken)
+	}
 	r.NotFound(a.handleNotFound)
 	r.MethodNotAllowed(a.handleMethodNotAllowed)
 
@@ -61,6 +70,15 @@ func (a *app) routes() (http.Handler, error) {
 	r.HandleFunc("/auth/request", a.handleAuthRequest)
 	r.HandleFunc("/auth/forward", a.handleForwardAuth)
 
+	// OAuth 2.0 for API and mobile clients (oauth.go).
+	if a.AccessTokens != nil {
+		r.Post("/oauth/token", a.handleToken)
+		r.Post("/oauth/introspect", a.handleIntrospect)
+		r.Post("/oauth/revoke", a.handleTokenRevoke)
+		r.Get("/.well-known/oauth-authorization-server", a.handleAuthServerMetadata)
+		r.Get("/.well-known/jwks.json", a.handleJWKS)
+	}
+
 	// Signed in only.
 	r.Group(func(r chi.Router) {
 		r.Use(a.requireUser)
@@ -83,6 +101,33 @@ func (a *app) routes() (http.Handler, error) {
 		r.Get("/api/activity", a.handleActivity)
 		r.Get("/api/email", a.handleEmail)
 		r.Post("/api/email", a.handleEmailSubmit)
+		if a.AccessTokens != nil {
+			r.Post("/api/token", a.handleMintToken)
+		}
 	})
 	return r, nil
+}
+
+// cors answers cross-origin requests to /oauth/*, /api/* and the
+// well-known documents from the configured origins only (rs/cors: the
+// preflight, Vary: Origin, credentials), and leaves every other path alone.
+func (a *app) cors() func(http.Handler) http.Handler {
+	c := cors.New(cors.Options{
+		AllowedOrigins:   a.CORSOrigins,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:   []string{"Authorization", "Content-Type", "Device-Token"},
+		AllowCredentials: true,
+		MaxAge:           600,
+	})
+	return func(next http.Handler) http.Handler {
+		withCORS := c.Handler(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := r.URL.Path
+			if len(a.CORSOrigins) > 0 && (strings.HasPrefix(p, "/oauth/") || strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/")) {
+				withCORS.ServeHTTP(w, r)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

@@ -231,6 +231,11 @@ var publicRoutes = map[string]bool{
 	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true, "GET /favicon.ico": true,
 	"GET /forgot": true, "POST /forgot": true, "GET /reset": true, "POST /reset": true,
 	"GET /email/verify": true, "POST /email/verify": true,
+	// OAuth (oauth.go): the token endpoint authenticates by grant,
+	// introspection by resource-server credentials (401 without), revocation
+	// by holding the token; the metadata and the JWKS are public documents.
+	"POST /oauth/token": true, "POST /oauth/introspect": true, "POST /oauth/revoke": true,
+	"GET /.well-known/oauth-authorization-server": true, "GET /.well-known/jwks.json": true,
 }
 
 // isVerifyRoute: the forward-auth endpoints are the session check itself,

@@ -26,6 +26,7 @@ import (
 	"github.com/sessionauth/authd/internal/pwnlist"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
+	"github.com/sessionauth/authd/internal/token"
 	"github.com/sessionauth/authd/internal/user"
 )
 
@@ -50,6 +51,9 @@ type Config struct {
 	// DB and Redis are pinged by /readyz.
 	DB    *sql.DB
 	Redis *redis.Pool
+	// StoreWarning, when set, is said on /readyz: sessions live in an
+	// embedded store (REDIS_URL=memory://), for development only.
+	StoreWarning string
 
 	// SignupEnabled serves /signup; when false it is 404.
 	SignupEnabled bool
@@ -85,6 +89,17 @@ type Config struct {
 	// Forward holds the access rules, return origins and identity headers
 	// of forward authentication; nil means no rules file and no public URL.
 	Forward *forwardauth.Guard
+
+	// AccessTokens signs and verifies access JWTs; nil serves no OAuth
+	// endpoints and accepts no JWT.
+	AccessTokens *token.Issuer
+	// TokenAudiences are the services POST /api/token mints JWTs for.
+	TokenAudiences []string
+	// ResourceServers may call introspection.
+	ResourceServers []ResourceServer
+	// CORSOrigins may call /oauth/* and /api/* from scripts (with
+	// credentials); they are also trusted for state-changing requests.
+	CORSOrigins []string
 }
 
 // Limits bound attempts per throttle window; zero disables a limit.

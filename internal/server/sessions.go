@@ -24,6 +24,11 @@ type sessionJSON struct {
 	UserAgent  string    `json:"user_agent"`
 	Remember   bool      `json:"remember"`
 	Current    bool      `json:"current"`
+	// Kind is "browser" or "api" (a token session); Device is how lists
+	// show it ("Firefox on Linux", "API client · my-cli").
+	Kind     string `json:"kind"`
+	ClientID string `json:"client_id,omitempty"`
+	Device   string `json:"device"`
 }
 
 // handleSessions lists the signed-in user's sessions, this one marked.
@@ -40,6 +45,7 @@ func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
 			out = append(out, sessionJSON{
 				ID: e.ID, SignedInAt: e.SignedInAt.UTC(), LastSeen: e.LastSeen.UTC(), ExpiresAt: e.Expires.UTC(),
 				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current,
+				Kind: e.Kind, ClientID: e.ClientID, Device: e.Device(),
 			})
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"sessions": out})

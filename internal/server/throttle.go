@@ -67,18 +67,7 @@ func (a *app) signupCounter(r *http.Request) throttle.Counter {
 // A browser gets the form back (page, with f: the name kept, never the
 // password) with the message.
 func (a *app) throttled(w http.ResponseWriter, r *http.Request, event string, ref *throttle.Refused, userID int64, key string, page, title string, f *formView, extra ...slog.Attr) {
-	secs := int(math.Ceil(ref.RetryAfter.Seconds()))
-	if secs < 1 {
-		secs = 1
-	}
-	attrs := []slog.Attr{slog.String("scope", ref.Scope), slog.Int("retry_after_s", secs)}
-	if key != "" {
-		attrs = append(attrs, slog.String("account_key", key))
-	}
-	attrs = append(attrs, extra...)
-	a.audit(r, event, "throttled", userID, attrs...)
-	a.Metrics.Throttled(ref.Scope)
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	secs := a.refusedAttempt(w, r, event, ref, userID, key, extra...)
 	wait := humanDuration(time.Duration(secs) * time.Second)
 	msg := "Too many attempts"
 	switch ref.Scope {
@@ -129,4 +118,22 @@ func humanDuration(d time.Duration) string {
 		return "1 minute"
 	}
 	return strconv.Itoa(m) + " minutes"
+}
+
+// refusedAttempt logs and counts an attempt the throttle refused and sets
+// Retry-After; it returns the wait in seconds for the answer.
+func (a *app) refusedAttempt(w http.ResponseWriter, r *http.Request, event string, ref *throttle.Refused, userID int64, key string, extra ...slog.Attr) int {
+	secs := int(math.Ceil(ref.RetryAfter.Seconds()))
+	if secs < 1 {
+		secs = 1
+	}
+	attrs := []slog.Attr{slog.String("scope", ref.Scope), slog.Int("retry_after_s", secs)}
+	if key != "" {
+		attrs = append(attrs, slog.String("account_key", key))
+	}
+	attrs = append(attrs, extra...)
+	a.audit(r, event, "throttled", userID, attrs...)
+	a.Metrics.Throttled(ref.Scope)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	return secs
 }

@@ -42,7 +42,7 @@ var fields = []struct {
 }{
 	{keyUserID, kindInt}, {keyName, kindString}, {keySignedIn, kindInt}, {keySeen, kindInt},
 	{keyEpoch, kindInt}, {keyIdle, kindInt}, {keyRemember, kindBool}, {keyAddr, kindString},
-	{keyAgent, kindString},
+	{keyAgent, kindString}, {keyKind, kindString}, {keyClient, kindString},
 }
 
 // maxFieldLen bounds a string field, so a corrupt length cannot make Decode

@@ -49,7 +49,9 @@ end
 // script.
 //
 // KEYS: record, index, epoch. ARGV: prefix, value, expiry ms, created ms,
-// epoch, max sessions, id, now ms.
+// epoch, max sessions, id. The index's expiry is the record's absolute
+// one (PEXPIREAT), never a duration from a time taken before the script
+// ran, so the index cannot outlive its last record.
 var createScript = redis.NewScript(3, luaKeys+luaSettle+`
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tonumber(ARGV[5]) < cur then return -1 end
@@ -75,10 +77,10 @@ end
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[7])
 if evicted > 0 then
   settle(KEYS[2])
+elseif redis.call('PTTL', KEYS[2]) < 0 then
+  redis.call('PEXPIREAT', KEYS[2], ARGV[3])
 else
-  local want = tonumber(ARGV[3]) - tonumber(ARGV[8])
-  local ttl = redis.call('PTTL', KEYS[2])
-  if ttl < want then redis.call('PEXPIRE', KEYS[2], want) end
+  redis.call('PEXPIREAT', KEYS[2], ARGV[3], 'GT')
 end
 return evicted
 `)
@@ -137,10 +139,10 @@ return n
 `)
 
 // create writes a new session record and its index entry.
-func (s *Store) create(ctx context.Context, id string, b []byte, expiry, now time.Time, o *createOpts) error {
+func (s *Store) create(ctx context.Context, id string, b []byte, expiry time.Time, o *createOpts) error {
 	n, err := redis.Int(s.script(ctx, createScript,
 		recordKey(s.prefix, id), s.indexKey(o.userID), s.epochKey(o.userID),
-		s.prefix, b, expiry.UnixMilli(), o.created.UnixMilli(), o.epoch, o.maxSessions, id, now.UnixMilli()))
+		s.prefix, b, expiry.UnixMilli(), o.created.UnixMilli(), o.epoch, o.maxSessions, id))
 	switch {
 	case err != nil:
 		return err

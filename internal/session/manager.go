@@ -88,6 +88,16 @@ type Config struct {
 	// "revoke_others", "revoke_all") each time no replica
 	// acknowledged such a write in time.
 	OnReplicaAckMissed func(op string)
+	// TokenIdleTimeout and TokenLifetime are the clocks of token sessions
+	// (OAuth clients, token.go): zero means 30 days and 90 days.
+	TokenIdleTimeout time.Duration
+	TokenLifetime    time.Duration
+	// RefreshGrace is how long a rotated refresh token still answers with
+	// its family's current tokens (two tabs, a lost response); zero means
+	// 10 seconds.
+	RefreshGrace time.Duration
+	// Now is the clock of the refresh grace window; nil means time.Now.
+	Now func() time.Time
 }
 
 // Info describes the signed-in session of a request.
@@ -110,6 +120,10 @@ type Info struct {
 	// from; UserAgent is a short summary such as "Firefox on Linux".
 	ClientAddr string
 	UserAgent  string
+	// Kind is KindBrowser or KindAPI (a token session); ClientID is an API
+	// session's OAuth client_id, if the client named one.
+	Kind     string
+	ClientID string
 }
 
 // Grant is what SignIn needs to start a session.
@@ -141,6 +155,8 @@ const (
 	keyRemember = "rem"
 	keyAddr     = "addr"
 	keyAgent    = "ua"
+	keyKind     = "kind" // KindAPI for token sessions; absent for browser sessions
+	keyClient   = "cid"  // a token session's OAuth client_id
 )
 
 // NewManager returns a Manager storing sessions in pool's Redis.
@@ -168,6 +184,21 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	if cfg.ReplicaAckTimeout == 0 {
 		cfg.ReplicaAckTimeout = DefaultReplicaAckTimeout
 	}
+	if cfg.TokenIdleTimeout <= 0 {
+		cfg.TokenIdleTimeout = 30 * 24 * time.Hour
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = 90 * 24 * time.Hour
+	}
+	if cfg.TokenIdleTimeout > cfg.TokenLifetime {
+		return nil, errors.New("session: token idle timeout must not exceed the token lifetime")
+	}
+	if cfg.RefreshGrace <= 0 {
+		cfg.RefreshGrace = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	store := NewStore(pool, cfg.KeyPrefix)
 	store.ackTimeout = cfg.ReplicaAckTimeout
 	sm := scs.New()
@@ -193,7 +224,7 @@ func (m *Manager) idleTimeout(ms int64) time.Duration {
 
 // maxLifetime is the longest any session can live.
 func (m *Manager) maxLifetime() time.Duration {
-	return max(m.cfg.Lifetime, m.cfg.RememberLifetime)
+	return max(m.cfg.Lifetime, m.cfg.RememberLifetime, m.cfg.TokenLifetime)
 }
 
 // state is what Middleware learnt about the request's session.
@@ -201,7 +232,10 @@ type state struct {
 	info     Info
 	signedIn bool
 	ended    EndReason // why the presented token no longer works
-	err      error     // wraps ErrUnavailable when the store failed
+	// viaAccessToken: the session was named by an access token (UseSession),
+	// not by a session token of this request.
+	viaAccessToken bool
+	err            error // wraps ErrUnavailable when the store failed
 }
 
 type stateKey struct{}

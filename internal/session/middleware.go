@@ -70,6 +70,11 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	info.Remember, _ = m.scs.Get(ctx, keyRemember).(bool)
 	info.ClientAddr, _ = m.scs.Get(ctx, keyAddr).(string)
 	info.UserAgent, _ = m.scs.Get(ctx, keyAgent).(string)
+	info.ClientID, _ = m.scs.Get(ctx, keyClient).(string)
+	info.Kind = KindBrowser
+	if k, _ := m.scs.Get(ctx, keyKind).(string); k == KindAPI {
+		info.Kind = KindAPI
+	}
 	signedIn, _ := m.scs.Get(ctx, keySignedIn).(int64)
 	info.SignedInAt = time.UnixMilli(signedIn)
 	seenMs, _ := m.scs.Get(ctx, keySeen).(int64)

@@ -18,6 +18,9 @@ type Entry struct {
 	ClientAddr string
 	UserAgent  string
 	Remember   bool
+	// Kind is KindBrowser or KindAPI; ClientID is an API session's client_id.
+	Kind     string
+	ClientID string
 	// Current marks the session of the request that asked for the list.
 	Current bool
 }
@@ -50,6 +53,7 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 		en.ClientAddr, _ = values[keyAddr].(string)
 		en.UserAgent, _ = values[keyAgent].(string)
 		en.Remember, _ = values[keyRemember].(bool)
+		en.Kind, en.ClientID = kindOf(values), stringValue(values, keyClient)
 		out = append(out, en)
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return b.SignedInAt.Compare(a.SignedInAt) })
@@ -138,6 +142,9 @@ func (m *Manager) token(ctx context.Context) string {
 
 // currentID is the id of ctx's session, or "".
 func (m *Manager) currentID(ctx context.Context) string {
+	if st := stateFrom(ctx); st.viaAccessToken && st.signedIn {
+		return st.info.ID
+	}
 	if tok := m.token(ctx); tok != "" {
 		return tokenID(tok)
 	}

@@ -138,7 +138,7 @@ func (s *Store) CommitCtx(ctx context.Context, token string, b []byte, expiry ti
 	}
 	switch {
 	case o.create != nil && o.create.userID != 0:
-		return s.create(ctx, id, b, expiry, now, o.create)
+		return s.create(ctx, id, b, expiry, o.create)
 	case o.create != nil:
 		reply, err := s.do(ctx, "SET", recordKey(s.prefix, id), b, "PXAT", expiry.UnixMilli(), "NX")
 		if err == nil && reply == nil {
