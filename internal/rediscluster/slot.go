@@ -1,7 +1,8 @@
 // Package rediscluster is the first part of authd's Redis Cluster support
 // (docs/cluster.md): the key-to-slot function of the Redis Cluster
-// specification. The slot router built on it (slot map from CLUSTER SLOTS,
-// one pool per primary, MOVED and ASK) is not written yet.
+// specification and a small slot router on redigo (router.go). authd does
+// not use it yet: the session store and the throttle still take one
+// *redis.Pool.
 package rediscluster
 
 import "strings"
