@@ -46,7 +46,9 @@ func (s *site) device(t *testing.T, d browsertest.Device) *device {
 // open loads path and checks the page as check does.
 func (d *device) open(path, name string) {
 	d.t.Helper()
-	if status := d.Open(d.site.base + path); status != http.StatusOK && status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+	switch status := d.Open(d.site.base + path); status {
+	case http.StatusOK, http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
+	default:
 		d.t.Fatalf("GET %s: status %d", path, status)
 	}
 	d.check(name)
@@ -369,6 +371,14 @@ func TestEveryPageInBrowser(t *testing.T) {
 			}
 			d.open("/logout", "method-not-allowed") // sign-out takes a POST
 
+			// The pages of a forgotten password and of links from mails,
+			// with a link that is not (or no longer) valid.
+			d.open("/forgot", "forgot")
+			d.Fill("#login", fmt.Sprintf("nobody%d", dev.Width))
+			d.submit("main form button", "forgot-sent")
+			d.open("/reset?token=not-a-token", "reset-bad-link")
+			d.open("/email/verify?token=not-a-token", "verify-bad-link")
+
 			// Signed in: the home page, and the session pages of a new user.
 			d.open("/signup", "signup")
 			d.Fill("#username", fmt.Sprintf("every%d", dev.Width))
@@ -377,6 +387,8 @@ func TestEveryPageInBrowser(t *testing.T) {
 			d.open("/", "home-signed-in")
 			d.open("/account/activity", "activity-new")
 			d.open("/account/sessions", "sessions-one")
+			d.open("/account/password", "password")
+			d.open("/account/email", "email")
 			if status := d.Open(s.base + "/favicon.ico"); status != http.StatusOK {
 				t.Errorf("/favicon.ico: status %d", status)
 			}

@@ -26,7 +26,7 @@ const (
 	Deny      Policy = iota // nobody, signed in or not
 	Bypass                  // everybody: no sign-in needed
 	SignedIn                // any signed-in user the rule's subjects allow
-	TwoFactor               // reserved: signed in with a second factor (not yet available)
+	TwoFactor               // signed in with a second factor or a passkey (and the rule's subjects allow)
 )
 
 var policyNames = map[Policy]string{Deny: "deny", Bypass: "bypass", SignedIn: "signed_in", TwoFactor: "two_factor"}
@@ -64,6 +64,10 @@ type Resource struct {
 type Subject struct {
 	Name   string
 	Groups []string
+	// TwoFactor: the session signed in with more than a password (an
+	// authenticator app, a recovery code, or a passkey with user
+	// verification).
+	TwoFactor bool
 }
 
 // Rule is one entry of the rules file.
@@ -150,22 +154,22 @@ func (rs *Rules) Decide(res Resource, who *Subject) Decision {
 					continue
 				}
 			}
-			return Decision{verdict(r.Policy, true), r}
+			return Decision{verdict(r.Policy, who), r}
 		}
 	}
-	return Decision{verdict(rs.Default(), who != nil), nil}
+	return Decision{verdict(rs.Default(), who), nil}
 }
 
-func verdict(p Policy, signedIn bool) Verdict {
+func verdict(p Policy, who *Subject) Verdict {
 	switch {
 	case p == Bypass:
 		return Allowed
-	case !signedIn:
+	case who == nil:
 		return SignInRequired
-	case p == SignedIn:
+	case p == SignedIn, p == TwoFactor && who.TwoFactor:
 		return Allowed
 	}
-	return Forbidden // Deny, and TwoFactor, which validation refuses anyway
+	return Forbidden // Deny, and TwoFactor for a password-only session
 }
 
 func nameKey(name string) string {

@@ -134,7 +134,7 @@ rules:
     policy: signed_in
   - domain: app2.example.com
     path_regex: '^/api/(unclosed'
-    policy: two_factor
+    policy: two_factors
   - domain: app3.example.com
     subject: [admins, "group:bad name", "user:x"]
     methods: ["GET /"]
@@ -165,7 +165,7 @@ rules:
 		{5, `domain "app1.example.com:8080"`},
 		{6, `path_prefix "admin": must start with /`},
 		{9, `path_regex "^/api/(unclosed"`},
-		{10, "two_factor is not available yet"},
+		{10, `unknown policy "two_factors"`},
 		{12, `subject "admins" must be user:NAME or group:NAME`},
 		{12, `subject "group:bad name"`},
 		{12, `subject "user:x"`},
@@ -189,7 +189,7 @@ rules:
 			t.Errorf("no problem on line %d containing %q in:\n%v", w.line, w.has, err)
 		}
 	}
-	if !strings.Contains(err.Error(), "rules.yaml: ") || !strings.Contains(err.Error(), "line 10: policy two_factor") {
+	if !strings.Contains(err.Error(), "rules.yaml: ") || !strings.Contains(err.Error(), "line 10: unknown policy") {
 		t.Errorf("message does not name the file and lines:\n%v", err)
 	}
 }
@@ -233,5 +233,27 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := access.Load(big); err == nil || !strings.Contains(err.Error(), "larger than") {
 		t.Fatalf("Load(big) = %v, want too large", err)
+	}
+}
+
+// two_factor admits sessions that signed in with more than a password,
+// refuses (403) password-only ones, and asks signed-out ones to sign in.
+func TestTwoFactorPolicy(t *testing.T) {
+	rs, err := access.Parse("rules.yaml", []byte("rules:\n  - domain: vault.example.com\n    policy: two_factor\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := access.Resource{Host: "vault.example.com", Path: "/", Method: "GET"}
+	for _, c := range []struct {
+		who  *access.Subject
+		want access.Verdict
+	}{
+		{nil, access.SignInRequired},
+		{&access.Subject{Name: "alice"}, access.Forbidden},
+		{&access.Subject{Name: "alice", TwoFactor: true}, access.Allowed},
+	} {
+		if got := rs.Decide(res, c.who).Verdict; got != c.want {
+			t.Errorf("%+v: %v, want %v", c.who, got, c.want)
+		}
 	}
 }

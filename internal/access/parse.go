@@ -144,7 +144,7 @@ func (p *parser) top(n *yaml.Node) {
 
 func (p *parser) policy(v *yaml.Node) (Policy, bool) {
 	if v.Kind != yaml.ScalarNode {
-		p.fail(v, "a policy is one word: bypass, signed_in or deny")
+		p.fail(v, "a policy is one word: bypass, signed_in, two_factor or deny")
 		return Deny, false
 	}
 	switch v.Value {
@@ -155,10 +155,9 @@ func (p *parser) policy(v *yaml.Node) (Policy, bool) {
 	case "deny":
 		return Deny, true
 	case "two_factor":
-		p.fail(v, "policy two_factor is not available yet (it comes with second-factor sign-in); use signed_in or deny for now")
-		return Deny, false
+		return TwoFactor, true
 	}
-	p.fail(v, "unknown policy %q (want bypass, signed_in or deny)", v.Value)
+	p.fail(v, "unknown policy %q (want bypass, signed_in, two_factor or deny)", v.Value)
 	return Deny, false
 }
 

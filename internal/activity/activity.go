@@ -44,15 +44,37 @@ const (
 	// account (or the address, or the device) was locked after too many
 	// failures.
 	SignInThrottled Kind = "sign_in_throttled"
+	// SignInTOTP, SignInRecovery and SignInPasskey are sign-ins that used
+	// a second factor (after the password) or a passkey alone.
+	SignInTOTP     Kind = "sign_in_totp"
+	SignInRecovery Kind = "sign_in_recovery"
+	SignInPasskey  Kind = "sign_in_passkey"
+	// SecondFactorFailed: a wrong code after a right password.
+	SecondFactorFailed Kind = "second_factor_failed"
+	// TOTPAdded and TOTPRemoved: an authenticator app was set up or removed.
+	TOTPAdded   Kind = "totp_added"
+	TOTPRemoved Kind = "totp_removed"
+	// RecoveryCodesCreated: a new set of recovery codes replaced the old.
+	RecoveryCodesCreated Kind = "recovery_codes_created"
+	// PasskeyAdded and PasskeyRemoved: a passkey was registered or removed.
+	PasskeyAdded   Kind = "passkey_added"
+	PasskeyRemoved Kind = "passkey_removed"
 	// RefreshTokenReused: an API client's rotated refresh token was
 	// presented again, so its session was ended (a stolen copy, or a
 	// client that lost track of its tokens).
 	RefreshTokenReused Kind = "refresh_token_reused"
 )
 
+// IsSignIn reports whether k is a successful sign-in, by any method.
+func (k Kind) IsSignIn() bool {
+	return k == SignIn || k == SignInTOTP || k == SignInRecovery || k == SignInPasskey
+}
+
 // collapses reports whether events of kind k merge into the user's newest
 // row of the same kind when only such failures came after it.
-func (k Kind) collapses() bool { return k == SignInFailed || k == SignInThrottled }
+func (k Kind) collapses() bool {
+	return k == SignInFailed || k == SignInThrottled || k == SecondFactorFailed
+}
 
 // Label is the kind in words, for people.
 func (k Kind) Label() string {
@@ -81,6 +103,24 @@ func (k Kind) Label() string {
 		return "E-mail address removed"
 	case SignInThrottled:
 		return "Sign-in attempt refused during a lock (too many failures)"
+	case SignInTOTP:
+		return "Signed in with password and authenticator app"
+	case SignInRecovery:
+		return "Signed in with password and a recovery code"
+	case SignInPasskey:
+		return "Signed in with a passkey"
+	case SecondFactorFailed:
+		return "Wrong second-factor code after a right password"
+	case TOTPAdded:
+		return "Authenticator app added"
+	case TOTPRemoved:
+		return "Authenticator app removed"
+	case RecoveryCodesCreated:
+		return "New recovery codes created"
+	case PasskeyAdded:
+		return "Passkey added"
+	case PasskeyRemoved:
+		return "Passkey removed"
 	case RefreshTokenReused:
 		return "API client session ended: an old refresh token was used again"
 	}

@@ -129,6 +129,9 @@ func (p *Page) listen(ev any) {
 		}
 	case *audits.EventIssueAdded:
 		issue = string(ev.Issue.Code)
+		if d := ev.Issue.Details; d != nil && d.GenericIssueDetails != nil {
+			issue += fmt.Sprintf(" %s (node %d)", d.GenericIssueDetails.ErrorType, d.GenericIssueDetails.ViolatingNodeID)
+		}
 		if d := ev.Issue.Details; d != nil && d.ContentSecurityPolicyIssueDetails != nil {
 			c := d.ContentSecurityPolicyIssueDetails
 			issue = fmt.Sprintf("CSP violation of %s (%s) %s", c.ViolatedDirective, c.ContentSecurityPolicyViolationType, c.BlockedURL)
@@ -371,4 +374,11 @@ func (p *Page) Screenshot(name string) string {
 func Eval[T any](p *Page, expr string) T {
 	p.t.Helper()
 	return run(p, chromedp.Evaluate[T](expr))
+}
+
+// EvalAsync evaluates a JavaScript expression whose value is a promise,
+// waits for it, and decodes the result into a T.
+func EvalAsync[T any](p *Page, expr string) T {
+	p.t.Helper()
+	return run(p, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 }

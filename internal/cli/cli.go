@@ -32,6 +32,8 @@ Usage:
   authd user passwd NAME       set a user's password (read from stdin) and end
                                every session of that user
   authd user list              list users
+  authd user mfa NAME          show a user's second factors
+  authd user mfa reset NAME    remove them all and end the user's sessions
   authd session list NAME      list a user's live sessions
   authd session revoke NAME ID end one session (ID from "session list")
   authd session revoke NAME --all

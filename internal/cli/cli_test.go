@@ -69,3 +69,18 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Redis that answers with an error (here: no database 99) is a setting to
+// fix, not an outage to ride out: serve stops at once and says which.
+func TestServeRefusesARedisThatRefuses(t *testing.T) {
+	t.Parallel()
+	r := testenv.StartRedis(t)
+	u := strings.TrimSuffix(r.URL, "/0") + "/99"
+	var stderr strings.Builder
+	err := Run(context.Background(), Env{Args: []string{"serve"}, Getenv: func(k string) string {
+		return map[string]string{"DATABASE_URL": testenv.SQLiteURL(t), "REDIS_URL": u, "LISTEN_ADDR": "127.0.0.1:0"}[k]
+	}, Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr})
+	if err == nil || !strings.Contains(err.Error(), "REDIS_URL") || !strings.Contains(err.Error(), "DB index is out of range") {
+		t.Fatalf("serve with REDIS_URL=%s: %v, want a start-up error naming REDIS_URL and the reason", u, err)
+	}
+}

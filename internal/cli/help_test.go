@@ -23,7 +23,7 @@ func TestCommandLineHelp(t *testing.T) {
 	}{
 		{[]string{"serv"}, `unknown command "serv"; did you mean "serve"?`},
 		{[]string{"sesion", "list"}, `did you mean "session"?`},
-		{[]string{"user"}, "authd user: missing subcommand (one of: add, passwd, list, groups)"},
+		{[]string{"user"}, "authd user: missing subcommand (one of: add, passwd, list, groups, mfa)"},
 		{[]string{"user", "lst"}, `unknown subcommand of user "lst"; did you mean "list"?`},
 		{[]string{"session"}, "authd session: missing subcommand (one of: list, revoke)"},
 		{[]string{"session", "list"}, "authd session list: missing user name"},

@@ -42,12 +42,12 @@ func TestRulesCheck(t *testing.T) {
 	if err != nil || out != good+": OK, 5 rule(s), default policy deny\n" {
 		t.Fatalf("rules check of a good file: %q, %v", out, err)
 	}
-	bad := writeFile(t, "bad.yaml", "rules:\n  - domain: app1.example.com\n    policy: two_factor\n  - domain: x\n    policy: maybe\n")
+	bad := writeFile(t, "bad.yaml", "rules:\n  - domain: app1.example.com\n    policy: two_factors\n  - domain: x\n    policy: maybe\n")
 	_, err = p.run("", "rules", "check", bad)
 	if err == nil {
 		t.Fatal("rules check accepted a bad file")
 	}
-	for _, want := range []string{bad + ": 2 problem(s)", "line 3: policy two_factor is not available yet", `line 5: unknown policy "maybe"`} {
+	for _, want := range []string{bad + ": 2 problem(s)", `line 3: unknown policy "two_factors"`, `line 5: unknown policy "maybe"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("rules check error lacks %q:\n%v", want, err)
 		}

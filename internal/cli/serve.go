@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
 	"github.com/sessionauth/authd/internal/config"
@@ -21,6 +23,7 @@ import (
 	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/memredis"
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/server"
@@ -86,7 +89,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	cancel()
 
-	hasher, err := password.NewHasher(cfg.BcryptCost, cfg.HashConcurrency)
+	hasher, err := password.NewHasherPriority(cfg.BcryptCost, cfg.HashConcurrency, cfg.HashLowPriority)
 	if err != nil {
 		return err
 	}
@@ -151,7 +154,22 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Passkeys need the origin users see: on with PUBLIC_URL only.
+	var passkeys *webauthn.WebAuthn
+	if cfg.PublicURL != "" {
+		if passkeys, err = mfa.NewWebAuthn(cfg.PublicURL); err != nil {
+			// An IP address is a fine PUBLIC_URL for everything else, but
+			// WebAuthn needs a domain: say so, and serve without passkeys.
+			log.Warn("passkeys are off", "err", err)
+			passkeys = nil
+		}
+	} else {
+		log.Info("passkeys are off: set PUBLIC_URL to turn them on")
+	}
 	handler, err := server.New(server.Config{
+		MFA:        mfa.NewStore(db, keys, "authd", nil),
+		WebAuthn:   passkeys,
+		Challenges: mfa.NewChallenges(pool, cfg.RedisKeyPrefix+"webauthn:", 0),
 		Mail:       mails.mailer,
 		Tokens:     mails.tokens,
 		Passwords:  mails.passwords,

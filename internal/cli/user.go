@@ -58,12 +58,15 @@ func migrate(ctx context.Context, env Env, args []string) error {
 // userCommand runs "user add|passwd|list". Passwords are read from stdin,
 // never from the command line, where other users could see them in ps.
 func userCommand(ctx context.Context, env Env, args []string) error {
-	if err := checkSubcommand(env, "user", args, "add", "passwd", "list", "groups"); err != nil {
+	if err := checkSubcommand(env, "user", args, "add", "passwd", "list", "groups", "mfa"); err != nil {
 		return err
 	}
 	sub, rest := args[0], args[1:]
 	if sub == "groups" {
 		return userGroups(ctx, env, rest)
+	}
+	if sub == "mfa" {
+		return userMFA(ctx, env, rest)
 	}
 	var name string
 	if sub == "add" || sub == "passwd" {
@@ -100,7 +103,7 @@ func userCommand(ctx context.Context, env Env, args []string) error {
 		}
 		return tw.Flush()
 	case "add", "passwd":
-		hasher, err := password.NewHasher(cfg.BcryptCost, 1)
+		hasher, err := password.NewHasherPriority(cfg.BcryptCost, 1, cfg.HashLowPriority)
 		if err != nil {
 			return err
 		}

@@ -52,6 +52,8 @@ type Config struct {
 
 	BcryptCost      int
 	HashConcurrency int
+	// HashLowPriority runs bcrypt on threads of the lowest CPU priority.
+	HashLowPriority bool
 	SignupEnabled   bool
 	MaxBodyBytes    int64
 	TrustedProxies  []string
@@ -208,6 +210,7 @@ func settings() []setting {
 		{"trusted-proxies", "TRUSTED_PROXIES", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed", list(func(c *Config) *[]string { return &c.TrustedProxies })},
 		{"activity-retention", "ACTIVITY_RETENTION", "2160h", "how long account activity is kept (also at most 200 events per user)", duration(func(c *Config) *time.Duration { return &c.ActivityRetention })},
 		{"bcrypt-cost", "BCRYPT_COST", strconv.Itoa(password.DefaultCost), "bcrypt cost for password hashes (10 to 31)", integer(func(c *Config) *int { return &c.BcryptCost })},
+		{"hash-low-priority", "HASH_LOW_PRIORITY", "true", "run bcrypt on threads of the lowest CPU priority (nice 19), so that sign-ins yield to every other request; false: at the server's own priority, so that other busy processes cannot starve them", boolean(func(c *Config) *bool { return &c.HashLowPriority })},
 		{"hash-concurrency", "HASH_CONCURRENCY", "0", "bcrypt computations at once, on low-priority threads; more wait (0: one per CPU)", integer(func(c *Config) *int { return &c.HashConcurrency })},
 		{"signup", "SIGNUP_ENABLED", "true", "let visitors create accounts at /signup", boolean(func(c *Config) *bool { return &c.SignupEnabled })},
 		{"max-body-bytes", "MAX_BODY_BYTES", "65536", "largest request body accepted", int64v(func(c *Config) *int64 { return &c.MaxBodyBytes })},

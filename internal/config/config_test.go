@@ -144,3 +144,25 @@ func TestSecretKeyChecked(t *testing.T) {
 		t.Errorf("a 32-byte key refused: %v", err)
 	}
 }
+
+// REDIS_URL=memory:// selects the embedded store; a near miss, or the
+// embedded store with sentinels, is an error that says why.
+func TestMemoryRedisURL(t *testing.T) {
+	t.Parallel()
+	if c, err := load(nil, map[string]string{"REDIS_URL": "memory://"}); err != nil || c.RedisURL != "memory://" {
+		t.Fatalf("memory://: %v", err)
+	}
+	for env, want := range map[string]string{
+		"memory://localhost": "write exactly memory://",
+		"127.0.0.1:6391":     "for this address: redis://127.0.0.1:6391/0",
+		"redis://h:1/abc":    "database number",
+	} {
+		if _, err := load(nil, map[string]string{"REDIS_URL": env}); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "REDIS_URL") {
+			t.Errorf("REDIS_URL=%s: %v, want an error naming REDIS_URL with %q", env, err, want)
+		}
+	}
+	_, err := load(nil, map[string]string{"REDIS_URL": "memory://", "REDIS_SENTINEL_ADDRS": "h:26379", "REDIS_SENTINEL_MASTER": "m"})
+	if err == nil || !strings.Contains(err.Error(), "cannot be combined with REDIS_SENTINEL_ADDRS") {
+		t.Errorf("memory:// with sentinels: %v", err)
+	}
+}

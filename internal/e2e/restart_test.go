@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -133,9 +134,11 @@ type slowResult struct {
 }
 
 // slowSignIn posts a sign-in form to addr over a raw connection: the headers
-// and the first of pieces parts of the body at once, then one part every gap.
-// inFlight is closed once the headers and first part have been sent and had a
-// moment to arrive; done receives the response.
+// with "Expect: 100-continue" first, then, once the server's handler has
+// started reading the body (it answers "100 Continue"), the body in pieces
+// parts, one every gap. inFlight is closed when the handler is running, so
+// the request is in flight whatever the machine's speed; done receives the
+// response.
 func slowSignIn(addr, name, pw string, pieces int, gap time.Duration) (inFlight <-chan struct{}, done <-chan slowResult) {
 	sent := make(chan struct{})
 	out := make(chan slowResult, 1)
@@ -145,22 +148,31 @@ func slowSignIn(addr, name, pw string, pieces int, gap time.Duration) (inFlight 
 			res.end = time.Now()
 			out <- res
 		}()
+		var once sync.Once
+		inFlight := func() { once.Do(func() { close(sent) }) }
+		defer inFlight()
 		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
-			close(sent)
 			res.err = err
 			return
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(time.Duration(pieces)*gap + 10*time.Second))
+		conn.SetDeadline(time.Now().Add(time.Duration(pieces)*gap + 30*time.Second))
 		body := url.Values{"username": {name}, "password": {pw}}.Encode()
 		head := fmt.Sprintf("POST /login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
-			"Content-Length: %d\r\nConnection: close\r\n\r\n", addr, len(body))
+			"Content-Length: %d\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", addr, len(body))
+		if _, err := io.WriteString(conn, head); err != nil {
+			res.err = fmt.Errorf("writing the request head: %w", err)
+			return
+		}
+		br := bufio.NewReader(conn)
+		if err := readContinue(br); err != nil {
+			res.err = err
+			return
+		}
+		inFlight()
 		size := (len(body) + pieces - 1) / pieces
-		_, err = io.WriteString(conn, head+body[:size])
-		time.Sleep(gap)
-		close(sent)
-		for rest := body[size:]; err == nil && rest != ""; rest = rest[min(size, len(rest)):] {
+		for rest := body; err == nil && rest != ""; rest = rest[min(size, len(rest)):] {
 			time.Sleep(gap)
 			_, err = io.WriteString(conn, rest[:min(size, len(rest))])
 		}
@@ -168,7 +180,7 @@ func slowSignIn(addr, name, pw string, pieces int, gap time.Duration) (inFlight 
 			res.err = fmt.Errorf("writing the request: %w", err)
 			return
 		}
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			res.err = fmt.Errorf("reading the response: %w", err)
 			return
@@ -182,4 +194,25 @@ func slowSignIn(addr, name, pw string, pieces int, gap time.Duration) (inFlight 
 		res.resp = resp
 	}()
 	return sent, out
+}
+
+// readContinue reads the interim "100 Continue" response that the server
+// sends when the handler first reads the body.
+func readContinue(br *bufio.Reader) error {
+	status, err := br.ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("waiting for 100 Continue: %w", err)
+	}
+	if !strings.HasPrefix(status, "HTTP/1.1 100 ") {
+		return fmt.Errorf("waiting for 100 Continue: got %q", strings.TrimSpace(status))
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("reading the 100 Continue: %w", err)
+		}
+		if line == "\r\n" {
+			return nil
+		}
+	}
 }

@@ -85,9 +85,29 @@ type Hasher struct {
 // workers would hold the Ps that other goroutines need. Close stops the
 // workers.
 func NewHasher(cost, concurrency int) (*Hasher, error) {
+	return NewHasherPriority(cost, concurrency, true)
+}
+
+// NewHasherPriority is NewHasher with the workers' priority chosen: low
+// (nice 19, as NewHasher), or the process's own. At the process's priority
+// bcrypt competes with the requests for CPU, but is not starved by other
+// processes on a busy machine (HASH_LOW_PRIORITY=false; tests use it).
+func NewHasherPriority(cost, concurrency int, low bool) (*Hasher, error) {
 	if cost < MinCost || cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("password: bcrypt cost %d is outside %d..%d", cost, MinCost, bcrypt.MaxCost)
 	}
+	return newHasher(cost, concurrency, low)
+}
+
+// NewTestHasher returns a Hasher for tests in which bcrypt's cost is not
+// what is tested: bcrypt's lowest cost (4, below the MinCost a server
+// accepts; about 1 ms a hash instead of 50) on workers at the process's
+// priority, one per CPU. Hashes it makes verify with any Hasher.
+func NewTestHasher() (*Hasher, error) {
+	return newHasher(bcrypt.MinCost, 0, false)
+}
+
+func newHasher(cost, concurrency int, low bool) (*Hasher, error) {
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
@@ -103,7 +123,7 @@ func NewHasher(cost, concurrency int) (*Hasher, error) {
 	}
 	h := &Hasher{cost: cost, dummy: dummy, work: make(chan func()), concurrency: concurrency, closed: make(chan struct{})}
 	for range concurrency {
-		go h.worker()
+		go h.worker(low)
 	}
 	return h, nil
 }
@@ -117,9 +137,11 @@ func (h *Hasher) Close() { h.closeOnce.Do(func() { close(h.closed) }) }
 // worker runs hashing jobs on a thread of its own with the lowest priority.
 // The thread is never unlocked: it ends with the worker, so its lowered
 // priority never passes to other goroutines.
-func (h *Hasher) worker() {
+func (h *Hasher) worker(low bool) {
 	runtime.LockOSThread()
-	lowerThreadPriority()
+	if low {
+		lowerThreadPriority()
+	}
 	for {
 		select {
 		case f := <-h.work:

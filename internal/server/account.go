@@ -84,6 +84,8 @@ type sessionUser struct {
 	Name       string    `json:"name"`
 	SignedInAt time.Time `json:"signed_in_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
+	// Methods say how the session signed in (RFC 8176 amr values).
+	Methods []string `json:"amr"`
 }
 
 func userJSON(info session.Info) sessionUser {
@@ -92,5 +94,6 @@ func userJSON(info session.Info) sessionUser {
 		Name:       info.Name,
 		SignedInAt: info.SignedInAt.UTC().Truncate(time.Second),
 		ExpiresAt:  info.Expires.UTC().Truncate(time.Second),
+		Methods:    info.Methods,
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
@@ -31,6 +32,7 @@ func (a *app) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 	next, _ := localRedirect(r.URL.Query().Get("next"))
 	d := a.page(r, "Sign In")
 	d.Form = &formView{Next: next, ReturnTo: a.returnTo(r.URL.Query().Get("rd"))}
+	d.Scripts = a.WebAuthn != nil // "Sign in with a passkey"
 	if d.User == nil && d.Notice == "" {
 		// This device's session ended: say why (another device ended it,
 		// a password change, or it expired).
@@ -73,6 +75,7 @@ func (a *app) handleLoginSubmit(w http.ResponseWriter, r *http.Request) {
 			devToken, ok = a.startSession(w, r, u, c.Remember, from...)
 			return ok
 		},
+		secondFactor: func(u user.User, factors mfa.Factors) { a.pendSecondFactor(w, r, u, factors, c.Remember, f) },
 	})
 	if !ok {
 		return
@@ -92,6 +95,9 @@ type signInAnswers struct {
 	throttled func(ref *throttle.Refused, userID int64, key string)
 	failed    func(left int)
 	start     func(u user.User) bool
+	// secondFactor answers a right password of an account that has a
+	// second factor: nothing is signed in yet.
+	secondFactor func(u user.User, f mfa.Factors)
 }
 
 // passwordSignIn is the one path of every sign-in with a name and a
@@ -168,6 +174,17 @@ func (a *app) passwordSignIn(w http.ResponseWriter, r *http.Request, name, pw st
 		// The counters expire on their own; the sign-in stands.
 		a.logger(r).Warn("reset sign-in throttle", "user_id", u.ID, "err", err)
 	}
+	// An account with a second factor is not signed in by its password:
+	// the form gets a pending session (M3), the password grant a refusal.
+	factors, err := a.MFA.Factors(r.Context(), u.ID)
+	if err != nil {
+		a.unavailable(w, r, err) // fail closed: never skip a factor
+		return user.User{}, false
+	}
+	if factors.Any() {
+		ans.secondFactor(u, factors)
+		return user.User{}, false
+	}
 	isNew := a.newDevice(r, u) // before this sign-in is recorded
 	if !ans.start(u) {
 		return user.User{}, false
@@ -229,7 +246,15 @@ func appAttrs(returnTo string) []slog.Attr {
 // failure it has answered the request. The caller records the activity: a
 // sign-in, or the password change that renewed the session.
 func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, remember bool, extra ...slog.Attr) (string, bool) {
-	evicted, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember})
+	return a.startSessionWith(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: remember, Methods: []string{amrPassword}}, extra...)
+}
+
+// startSessionWith is startSession for a grant of any method.
+func (a *app) startSessionWith(w http.ResponseWriter, r *http.Request, g session.Grant, extra ...slog.Attr) (string, bool) {
+	u := user.User{ID: g.UserID}
+	remember := g.Remember
+	g.AuthAt = a.Now()
+	evicted, err := a.Sessions.SignIn(w, r, g)
 	switch {
 	case errors.Is(err, session.ErrCredentialsChanged):
 		// The password changed between the check and now: the old one no
@@ -242,7 +267,7 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, u user.User, 
 		return "", false
 	}
 	a.Metrics.SignIn("success")
-	a.audit(r, "sign_in", "success", u.ID, append([]slog.Attr{slog.Bool("remember", remember)}, extra...)...)
+	a.audit(r, "sign_in", "success", u.ID, append([]slog.Attr{slog.Bool("remember", remember), slog.String("amr", strings.Join(g.Methods, " "))}, extra...)...)
 	if evicted > 0 {
 		a.audit(r, "session_revoke", "success", u.ID, slog.String("reason", "session cap"), slog.Int("sessions", evicted))
 	}
@@ -362,7 +387,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 			a.logger(r).Error("confirmation mail not queued", "user_id", u.ID, "err", err)
 		}
 	}
-	if _, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch}); err != nil {
+	if _, err := a.Sessions.SignIn(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Methods: []string{amrPassword}}); err != nil {
 		a.logger(r).Warn("sign-in after sign-up", "user_id", u.ID, "err", err)
 		w.Header().Set("Retry-After", "5")
 		a.fail(w, r, http.StatusServiceUnavailable, "Your account was created, but signing you in failed. Please sign in again in a moment.")
@@ -449,6 +474,15 @@ func (a *app) record(r *http.Request, userID int64, kind activity.Kind) {
 // refuses. Only successes write here: failed paths must all cost the same.
 func (a *app) recordNow(r *http.Request, userID int64, kind activity.Kind) {
 	e := activity.Event{UserID: userID, Kind: kind, ClientAddr: a.ClientAddr(r), UserAgent: r.UserAgent()}
+	// Failures queued before this success are written first, so that the
+	// rows keep the order of the events (a run of strangers' attempts ends
+	// at the owner's sign-in). Without it, a fast machine wrote the success
+	// ahead of the failures still queued and merged runs it should not.
+	ctx, cancel := context.WithTimeout(r.Context(), activityFlushWait)
+	defer cancel()
+	if err := a.events.Flush(ctx); err != nil {
+		a.logger(r).Warn("activity: queued events not yet written before a sign-in", "user_id", userID, "err", err)
+	}
 	if err := a.Activity.Record(r.Context(), e); err != nil {
 		a.logger(r).Warn("record activity; queued instead", "user_id", userID, "err", err)
 		a.events.Record(e)

@@ -50,7 +50,7 @@ func (a *app) handleEmail(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, emailJSON{Email: u.Email, Pending: u.EmailPending})
 		return
 	}
-	d := a.page(r, "E-mail address")
+	d := a.page(r, "E-mail Address")
 	d.Account, d.Form = &u, &formView{}
 	a.render(w, r, http.StatusOK, "email", d)
 }
@@ -153,7 +153,7 @@ func (a *app) handleEmailSubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, emailJSON{Email: u.Email, Pending: u.EmailPending})
 		return
 	}
-	d := a.page(r, "E-mail address")
+	d := a.page(r, "E-mail Address")
 	d.Account, d.Form, d.Notice = &u, &formView{}, notice
 	a.render(w, r, http.StatusOK, "email", d)
 }
@@ -161,7 +161,7 @@ func (a *app) handleEmailSubmit(w http.ResponseWriter, r *http.Request) {
 // emailFormError re-shows the e-mail page with what was wrong.
 func (a *app) emailFormError(w http.ResponseWriter, r *http.Request, userID int64, status int, f *formView, msg string) {
 	if wantsJSON(r) {
-		a.formError(w, r, "email", "E-mail address", status, f, msg)
+		a.formError(w, r, "email", "E-mail Address", status, f, msg)
 		return
 	}
 	u, err := a.Users.ByID(r.Context(), userID)
@@ -170,7 +170,7 @@ func (a *app) emailFormError(w http.ResponseWriter, r *http.Request, userID int6
 		return
 	}
 	f.Error = msg
-	d := a.page(r, "E-mail address")
+	d := a.page(r, "E-mail Address")
 	d.Account, d.Form = &u, f
 	a.render(w, r, status, "email", d)
 }
@@ -211,7 +211,7 @@ func (a *app) handleVerifyForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := a.page(r, "Confirm your e-mail address")
+	d := a.page(r, "Confirm Your E-mail Address")
 	d.Form = &formView{Token: token, Username: u.Name, Email: tok.Address}
 	a.render(w, r, http.StatusOK, "verify", d)
 }
@@ -253,7 +253,7 @@ func (a *app) handleVerifySubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"email": tok.Address, "confirmed": true})
 		return
 	}
-	d := a.page(r, "E-mail address confirmed")
+	d := a.page(r, "E-mail Address Confirmed")
 	d.Notice = "The address " + tok.Address + " is now the e-mail address of " + u.Name + "."
 	a.render(w, r, http.StatusOK, "verify", d)
 }

@@ -76,7 +76,7 @@ func (a *app) verify(w http.ResponseWriter, r *http.Request, nginx bool) {
 			a.unavailable(w, r, fmt.Errorf("forward auth: groups of user %d: %w", info.UserID, err))
 			return
 		}
-		who = &access.Subject{Name: info.Name, Groups: groups}
+		who = &access.Subject{Name: info.Name, Groups: groups, TwoFactor: multiFactor(info.Methods)}
 	}
 
 	switch d := a.Forward.Rules().Decide(target.Resource, who); d.Verdict {
@@ -126,4 +126,16 @@ func (a *app) signInRequired(w http.ResponseWriter, r *http.Request, t forwardau
 func isBrowser(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/html") &&
 		!strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest")
+}
+
+// multiFactor reports whether a session's methods are more than a
+// password: an authenticator app, a recovery code, or a passkey (which
+// verified the user itself).
+func multiFactor(amr []string) bool {
+	for _, m := range amr {
+		if m == amrOTP || m == amrRecovery || m == amrPasskey {
+			return true
+		}
+	}
+	return false
 }

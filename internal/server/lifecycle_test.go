@@ -12,20 +12,70 @@ import (
 	"github.com/sessionauth/authd/internal/session"
 )
 
+// The idle and lifetime tests run on real clocks, Redis's included, so
+// their deadlines are set from measured events rather than assumed speed: a
+// request must find its session alive only when the server handled it (at
+// the latest when its answer came) before the earliest moment the session
+// could have ended; a request sent after the latest moment the session could
+// have lasted must find it gone. A step the machine was too slow to decide
+// is left out, and each test needs enough decided steps to pass.
+
+// exchange is one request: when it was sent, when its answer came, and the
+// status.
+type exchange struct {
+	sent, recv time.Time
+	status     int
+}
+
+func getMe(c *client) exchange {
+	c.t.Helper()
+	sent := time.Now()
+	resp := c.get("/api/me")
+	resp.Body.Close()
+	return exchange{sent: sent, recv: time.Now(), status: resp.StatusCode}
+}
+
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel() // mostly waiting on clocks
+	const idle, refresh = 1500 * time.Millisecond, 100 * time.Millisecond
 	ts := newTestServer(t, func(o *testOptions) {
-		o.session = session.Config{Lifetime: time.Hour, IdleTimeout: 1500 * time.Millisecond, RefreshInterval: 100 * time.Millisecond}
+		o.session = session.Config{Lifetime: time.Hour, IdleTimeout: idle, RefreshInterval: refresh}
 	})
-	c := ts.signedIn(t, "alice", "password one")
+	ts.addUser(t, "alice", "password one")
+	c := ts.client(t)
+	sent := time.Now()
+	wantStatus(t, c.login("alice", "password one"), http.StatusSeeOther)
+	last := exchange{sent: sent, recv: time.Now(), status: http.StatusOK}
 
-	// Activity keeps the session alive past the idle limit...
-	for range 6 {
+	// Activity keeps the session alive past the idle limit: after a request
+	// handled at h the session lasts at least until h + idle - refresh (it
+	// was written at most one refresh interval before), and h >= sent.
+	decided := 0
+	for start := time.Now(); time.Since(start) < 4*idle || decided < 4; {
+		if time.Since(start) > time.Minute {
+			t.Fatalf("only %d of the keep-alive steps could be decided in a minute: the machine is too slow for this test", decided)
+		}
 		time.Sleep(400 * time.Millisecond)
-		wantStatus(t, c.get("/api/me"), http.StatusOK)
+		e := getMe(c)
+		mustLive := e.recv.Before(last.sent.Add(idle - refresh))
+		switch {
+		case e.status == http.StatusOK:
+			if mustLive {
+				decided++
+			}
+		case mustLive:
+			t.Fatalf("status %d %v after the previous request was sent, want 200: activity keeps the session alive", e.status, e.sent.Sub(last.sent))
+		default:
+			// Too slow to tell: sign in again and go on.
+			sent := time.Now()
+			wantStatus(t, c.login("alice", "password one"), http.StatusSeeOther)
+			e = exchange{sent: sent, recv: time.Now(), status: http.StatusOK}
+		}
+		last = e
 	}
-	// ...and a pause longer than the limit ends it.
-	time.Sleep(1700 * time.Millisecond)
+	// ...and a pause longer than the limit ends it: the last write was at
+	// the latest when the last answer came.
+	sleepUntil(last.recv.Add(idle + 200*time.Millisecond))
 	wantStatus(t, c.get("/api/me"), http.StatusUnauthorized)
 	if n := len(ts.sessionKeys(t)); n != 0 {
 		t.Fatalf("%d session keys left after idle expiry, want 0", n)
@@ -34,17 +84,41 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestAbsoluteLifetime(t *testing.T) {
 	t.Parallel() // mostly waiting on clocks
+	const lifetime, idle, refresh = 2 * time.Second, time.Second, 50 * time.Millisecond
 	ts := newTestServer(t, func(o *testOptions) {
-		o.session = session.Config{Lifetime: 2 * time.Second, IdleTimeout: time.Second, RefreshInterval: 50 * time.Millisecond}
+		o.session = session.Config{Lifetime: lifetime, IdleTimeout: idle, RefreshInterval: refresh}
 	})
-	c := ts.signedIn(t, "alice", "password one")
-	start := time.Now()
-	for time.Since(start) < 1800*time.Millisecond {
-		wantStatus(t, c.get("/api/me"), http.StatusOK)
+	ts.addUser(t, "alice", "password one")
+	c := ts.client(t)
+	signInSent := time.Now()
+	wantStatus(t, c.login("alice", "password one"), http.StatusSeeOther)
+	signInRecv := time.Now()
+
+	// Requests keep it alive while both its lifetime (from the sign-in) and
+	// its idle timeout (from the previous request) certainly run.
+	prevSent, decided := signInSent, 0
+	for time.Now().Before(signInSent.Add(lifetime - 200*time.Millisecond)) {
+		e := getMe(c)
+		mustLive := e.recv.Before(signInSent.Add(lifetime)) && e.recv.Before(prevSent.Add(idle-refresh))
+		if e.status != http.StatusOK {
+			if mustLive {
+				t.Fatalf("status %d %v after the sign-in, want 200", e.status, e.sent.Sub(signInSent))
+			}
+			break // too slow to tell
+		}
+		if mustLive {
+			decided++
+		}
+		prevSent = e.sent
 		time.Sleep(200 * time.Millisecond)
 	}
-	time.Sleep(2*time.Second - time.Since(start) + 100*time.Millisecond)
+	// However active, it ends at its lifetime: the session was created at
+	// the latest when the sign-in's answer came.
+	sleepUntil(signInRecv.Add(lifetime + 100*time.Millisecond))
 	wantStatus(t, c.get("/api/me"), http.StatusUnauthorized)
+	if decided == 0 {
+		t.Skip("no request was answered fast enough to show that activity keeps the session alive before its lifetime")
+	}
 }
 
 func TestReadOnlyRequestsInsideRefreshIntervalDoNotWrite(t *testing.T) {

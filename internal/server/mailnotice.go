@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/user"
 	"github.com/sessionauth/authd/internal/useragent"
@@ -35,7 +34,7 @@ func (a *app) newDevice(r *http.Request, u user.User) bool {
 	}
 	agent, family := useragent.Summary(r.UserAgent()), addrFamily(a.ClientAddr(r))
 	for _, e := range events {
-		if e.Kind == activity.SignIn && useragent.Summary(e.UserAgent) == agent && addrFamily(e.ClientAddr) == family {
+		if e.Kind.IsSignIn() && useragent.Summary(e.UserAgent) == agent && addrFamily(e.ClientAddr) == family {
 			return false
 		}
 	}

@@ -98,6 +98,11 @@ func (a *app) recoverPanic(next http.Handler) http.Handler {
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// contentSecurityPolicyScripts is the policy of the pages that use
+// WebAuthn: the same, plus script files from our origin (web/static/webauthn.js).
+const contentSecurityPolicyScripts = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 // secureHeaders sets the headers every response carries. Responses are not
 // cached by default, since most show who is signed in; static assets opt in.
 //

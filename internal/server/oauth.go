@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
@@ -158,6 +159,17 @@ func (a *app) passwordGrant(w http.ResponseWriter, r *http.Request) {
 			}
 			oauthError(w, http.StatusBadRequest, "invalid_grant", desc)
 		},
+		secondFactor: func(u user.User, factors mfa.Factors) {
+			// The password grant has no second step: such an account
+			// signs in with the browser (or mints a token from its
+			// signed-in session at /api/token).
+			a.audit(r, "sign_in", "second_factor_required", u.ID, from...)
+			writeJSON(w, http.StatusBadRequest, map[string]any{
+				"error":                  "invalid_grant",
+				"error_description":      "this account has a second factor; the password grant cannot sign it in",
+				"second_factor_required": true, "methods": factors.Methods(),
+			})
+		},
 		start: func(u user.User) bool {
 			ts, err := a.Sessions.StartToken(r.Context(), session.TokenGrant{
 				Grant:    session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch},
@@ -172,7 +184,7 @@ func (a *app) passwordGrant(w http.ResponseWriter, r *http.Request) {
 				a.unavailable(w, r, err)
 				return false
 			}
-			access, _, err := a.AccessTokens.Sign(r.Context(), u.ID, ts.ID, clientID, a.AccessTokens.IssuerURL(), scope)
+			access, _, err := a.AccessTokens.Sign(r.Context(), u.ID, ts.ID, clientID, a.AccessTokens.IssuerURL(), scope, amrPassword)
 			if err != nil {
 				a.serverError(w, r, err)
 				return false
@@ -214,7 +226,7 @@ func (a *app) refreshGrant(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, r, err)
 		return
 	}
-	access, _, err := a.AccessTokens.Sign(r.Context(), ts.UserID, ts.ID, ts.ClientID, a.AccessTokens.IssuerURL(), "")
+	access, _, err := a.AccessTokens.Sign(r.Context(), ts.UserID, ts.ID, ts.ClientID, a.AccessTokens.IssuerURL(), "", amrPassword) // token sessions start from the password grant
 	if err != nil {
 		a.serverError(w, r, err)
 		return
@@ -418,7 +430,7 @@ func (a *app) handleMintToken(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_target", "aud must be one of the configured services")
 		return
 	}
-	access, c, err := a.AccessTokens.Sign(r.Context(), info.UserID, info.ID, info.ClientID, body.Aud, "")
+	access, c, err := a.AccessTokens.Sign(r.Context(), info.UserID, info.ID, info.ClientID, body.Aud, "", info.Methods...)
 	if err != nil {
 		a.serverError(w, r, err)
 		return

@@ -114,12 +114,17 @@ func (a *app) handlePasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		a.logger(r).Warn("password change notice not queued", "user_id", u.ID, "err", err)
 	}
 	u.PasswordHash, u.Epoch = hash, epoch
-	devToken, ok := a.startSession(w, r, u, info.Remember)
+	// The renewed session keeps how this one signed in; the current
+	// password was just checked, so it counts as a fresh authentication.
+	devToken, ok := a.startSessionWith(w, r, session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Remember: info.Remember, Methods: info.Methods})
 	if !ok {
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": n, "device_token": devToken})
+		// n counts this request's own session too, which goes on under a
+		// new token: the answer reports the others (the route requires a
+		// session, so it was among them unless it ended meanwhile).
+		writeJSON(w, http.StatusOK, map[string]any{"password_changed": true, "sessions_ended": max(n-1, 0), "device_token": devToken})
 		return
 	}
 	a.setNotice(w, r, noticePasswordChanged, "")

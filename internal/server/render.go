@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sessionauth/authd/internal/activity"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
@@ -41,6 +42,13 @@ type pageData struct {
 	Groups  []string
 	// GroupsUnknown: the groups could not be read (the database is down).
 	GroupsUnknown bool
+	// Factors are the account's second factors (the two-factor pages and
+	// the second step of sign-in); MFA the two-factor pages' details.
+	Factors *mfa.Factors
+	MFA     *mfaView
+	// Scripts loads the WebAuthn script (the CSP allows script-src 'self'
+	// on such pages only).
+	Scripts bool
 	// Now is when the page is rendered, for relative times ("5 minutes ago").
 	Now time.Time
 
@@ -89,6 +97,20 @@ var templateFuncs = template.FuncMap{
 	// agent is the short name of a User-Agent header ("Safari on iOS"),
 	// the same summary the sessions page shows.
 	"agent": useragent.Summary,
+	// methods says in words how a session signed in.
+	"methods": methodWords,
+}
+
+// methodWords says in words how a session signed in (its amr methods).
+func methodWords(amr []string) string {
+	words := map[string]string{amrPassword: "password", amrOTP: "authenticator app", amrPasskey: "passkey", amrRecovery: "recovery code"}
+	var out []string
+	for _, m := range amr {
+		if w, ok := words[m]; ok {
+			out = append(out, w)
+		}
+	}
+	return strings.Join(out, " and ")
 }
 
 // parsePages parses each page together with the base layout, once, at start.
@@ -143,6 +165,11 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, status int, name st
 	}
 	if data.hadNotice {
 		a.clearNotice(w, r) // shown once
+	}
+	if data.Scripts {
+		// The WebAuthn pages load one script file from this origin; still
+		// no inline script, eval or other origin.
+		w.Header().Set("Content-Security-Policy", contentSecurityPolicyScripts)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)

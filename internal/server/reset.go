@@ -48,7 +48,7 @@ func (f *resetForm) fromForm(v url.Values) {
 
 // handleForgotForm asks for a user name or an address.
 func (a *app) handleForgotForm(w http.ResponseWriter, r *http.Request) {
-	d := a.page(r, "Forgot password")
+	d := a.page(r, "Forgot Password")
 	d.Form = &formView{}
 	a.render(w, r, http.StatusOK, "forgot", d)
 }
@@ -70,7 +70,7 @@ func (a *app) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 	view := &formView{Login: echo(login), Fields: map[string]string{}}
 	if login == "" || len(login) > maxLoginLen {
 		view.Fields["login"] = "Enter your user name or e-mail address."
-		a.formError(w, r, "forgot", "Forgot password", http.StatusUnprocessableEntity, view, "Please fill in the field.")
+		a.formError(w, r, "forgot", "Forgot Password", http.StatusUnprocessableEntity, view, "Please fill in the field.")
 		return
 	}
 	client := throttle.Counter{Scope: "reset_client", Key: throttle.AddressKey(a.ClientAddr(r)), Limit: a.Limits.ResetClients, Window: a.Limits.Window}
@@ -115,7 +115,7 @@ func (a *app) handleForgotSubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"message": msgResetSent})
 		return
 	}
-	d := a.page(r, "Forgot password")
+	d := a.page(r, "Forgot Password")
 	d.Notice = msgResetSent
 	a.render(w, r, http.StatusOK, "forgot", d)
 }
@@ -168,7 +168,7 @@ func (a *app) handleResetForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := a.page(r, "Choose a new password")
+	d := a.page(r, "Choose a New Password")
 	d.Form = &formView{Token: token, Username: u.Name}
 	a.render(w, r, http.StatusOK, "reset", d)
 }
@@ -197,7 +197,7 @@ func (a *app) handleResetSubmit(w http.ResponseWriter, r *http.Request) {
 		view.Fields["confirm_password"] = "The two new passwords differ."
 	}
 	if len(view.Fields) > 0 {
-		a.formError(w, r, "reset", "Choose a new password", http.StatusUnprocessableEntity, view, "Please correct the fields below.")
+		a.formError(w, r, "reset", "Choose a New Password", http.StatusUnprocessableEntity, view, "Please correct the fields below.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), maxHashWait)
@@ -238,10 +238,13 @@ func (a *app) handleResetSubmit(w http.ResponseWriter, r *http.Request) {
 	a.signInAfterReset(w, r, u, n)
 }
 
-// signInAfterReset signs this browser in once a reset is complete. It is
-// the seam for the second factor (issue 10): an account that has one must
-// be sent through it here, not signed in by the mailbox alone.
+// signInAfterReset signs this browser in once a reset is complete. An
+// account with a second factor gets a pending session and the second
+// step instead: the mailbox alone never signs in.
 func (a *app) signInAfterReset(w http.ResponseWriter, r *http.Request, u user.User, ended int) {
+	if a.beginSecondFactor(w, r, u, false, &formView{}) {
+		return
+	}
 	devToken, ok := a.startSession(w, r, u, false)
 	if !ok {
 		return

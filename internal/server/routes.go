@@ -53,6 +53,12 @@ func (a *app) routes() (http.Handler, error) {
 		r.Post("/signup", a.handleSignupSubmit)
 	}
 	r.Post("/logout", a.handleLogout)
+	// The second step of sign-in: for a pending session only (M3), which
+	// every route below refuses; and passkey sign-in.
+	r.Get("/login/2fa", a.handleSecondFactorForm)
+	r.Post("/login/2fa", a.handleSecondFactorSubmit)
+	r.Post("/login/passkey/options", a.handlePasskeyLoginOptions)
+	r.Post("/login/passkey", a.handlePasskeyLogin)
 	r.Get("/forgot", a.handleForgotForm)
 	r.Post("/forgot", a.handleForgotSubmit)
 	r.Get("/reset", a.handleResetForm)
@@ -84,23 +90,46 @@ func (a *app) routes() (http.Handler, error) {
 		r.Use(a.requireUser)
 		r.Get("/account", a.handleAccount)
 		r.Get("/account/sessions", a.handleSessions)
-		r.Post("/account/sessions/revoke-others", a.handleRevokeOthers)
+		r.With(a.stepUp("/account/sessions")).Post("/account/sessions/revoke-others", a.handleRevokeOthers)
 		r.Post("/account/sessions/{id}/revoke", a.handleRevoke)
 		r.Get("/account/password", a.handlePasswordForm)
 		r.Post("/account/password", a.handlePasswordSubmit)
 		r.Get("/account/activity", a.handleActivity)
 		r.Get("/account/email", a.handleEmail)
 		r.Post("/account/email", a.handleEmailSubmit)
+		r.Get("/account/reauth", a.handleReauthForm)
+		r.Post("/account/reauth", a.handleReauthSubmit)
+		r.Get("/account/2fa", a.handleTwoFactor)
+		// A new factor is a new way in (a passkey signs in alone): recent
+		// authentication first, so a stolen session cannot add its own.
+		r.With(a.stepUp("/account/2fa")).Post("/account/2fa/totp", a.handleTOTPBegin)
+		r.Get("/account/2fa/totp", a.handleTOTPSetup)
+		r.Get("/account/2fa/totp/qr.png", a.handleTOTPQR)
+		r.Post("/account/2fa/totp/confirm", a.handleTOTPConfirm)
+		r.Get("/account/2fa/recovery", a.handleRecovery)
+		r.With(a.stepUp("/account/2fa")).Post("/account/passkeys/options", a.handlePasskeyOptions)
+		r.With(a.stepUp("/account/2fa")).Post("/account/passkeys", a.handlePasskeyAdd)
+		r.Post("/account/passkeys/{id}/rename", a.handlePasskeyRename)
+		// Sensitive changes need a recent authentication (M4).
+		r.With(a.stepUp("/account/2fa")).Post("/account/2fa/totp/remove", a.handleTOTPRemove)
+		r.With(a.stepUp("/account/2fa/recovery")).Post("/account/2fa/recovery", a.handleRecoveryRegenerate)
+		r.With(a.stepUp("/account/2fa")).Post("/account/passkeys/{id}/remove", a.handlePasskeyRemove)
 
 		// The same, as JSON.
 		r.Get("/api/me", a.handleMe)
 		r.Get("/api/sessions", a.handleSessions)
-		r.Post("/api/sessions/revoke-others", a.handleRevokeOthers)
+		r.With(a.stepUp("/account/sessions")).Post("/api/sessions/revoke-others", a.handleRevokeOthers)
 		r.Post("/api/sessions/{id}/revoke", a.handleRevoke)
 		r.Post("/api/password", a.handlePasswordSubmit)
 		r.Get("/api/activity", a.handleActivity)
 		r.Get("/api/email", a.handleEmail)
 		r.Post("/api/email", a.handleEmailSubmit)
+		r.Post("/api/reauth", a.handleReauthSubmit)
+		r.Get("/api/2fa", a.handleTwoFactor)
+		r.With(a.stepUp("/account/2fa")).Post("/api/2fa/totp", a.handleTOTPBegin)
+		r.Post("/api/2fa/totp/confirm", a.handleTOTPConfirm)
+		r.With(a.stepUp("/account/2fa")).Post("/api/2fa/totp/remove", a.handleTOTPRemove)
+		r.With(a.stepUp("/account/2fa/recovery")).Post("/api/2fa/recovery", a.handleRecoveryRegenerate)
 		if a.AccessTokens != nil {
 			r.Post("/api/token", a.handleMintToken)
 		}

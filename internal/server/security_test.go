@@ -231,6 +231,8 @@ var publicRoutes = map[string]bool{
 	"POST /logout": true, "GET /healthz": true, "GET /readyz": true, "GET /static/*": true, "GET /favicon.ico": true,
 	"GET /forgot": true, "POST /forgot": true, "GET /reset": true, "POST /reset": true,
 	"GET /email/verify": true, "POST /email/verify": true,
+	// The second step answers pending sessions only (TestPendingSessionRefusedEverywhere).
+	"GET /login/2fa": true, "POST /login/2fa": true, "POST /login/passkey/options": true, "POST /login/passkey": true,
 	// OAuth (oauth.go): the token endpoint authenticates by grant,
 	// introspection by resource-server credentials (401 without), revocation
 	// by holding the token; the metadata and the JWKS are public documents.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/activity"
@@ -21,6 +22,7 @@ import (
 	"github.com/sessionauth/authd/internal/forwardauth"
 	"github.com/sessionauth/authd/internal/group"
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/pwnlist"
@@ -86,6 +88,17 @@ type Config struct {
 
 	// Groups are shown on the account page; nil means group.NewStore(DB).
 	Groups *group.Store
+	// MFA keeps the accounts' second factors; Now is the clock of TOTP
+	// and step-up (nil: time.Now).
+	MFA *mfa.Store
+	Now func() time.Time
+	// WebAuthn checks passkey ceremonies for this server's origin; nil
+	// turns passkeys off. Challenges keeps their single-use challenges.
+	WebAuthn   *webauthn.WebAuthn
+	Challenges *mfa.Challenges
+	// StepUpWindow is how recent an authentication must be for sensitive
+	// changes (M4); zero means 10 minutes.
+	StepUpWindow time.Duration
 	// Forward holds the access rules, return origins and identity headers
 	// of forward authentication; nil means no rules file and no public URL.
 	Forward *forwardauth.Guard
@@ -146,7 +159,7 @@ const activityQueue = 4096
 func New(cfg Config) (*Server, error) {
 	if cfg.Log == nil || cfg.Users == nil || cfg.Sessions == nil || cfg.Hasher == nil ||
 		cfg.Activity == nil || cfg.Throttle == nil || cfg.DB == nil || cfg.Redis == nil ||
-		cfg.Mail == nil || cfg.Tokens == nil || cfg.Passwords == nil || cfg.Devices == nil {
+		cfg.Mail == nil || cfg.Tokens == nil || cfg.Passwords == nil || cfg.Devices == nil || cfg.MFA == nil {
 		return nil, errors.New("server: every dependency must be set")
 	}
 	if cfg.ClientAddr == nil {
@@ -154,6 +167,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Limits.Window <= 0 {
 		cfg.Limits.Window = 15 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Challenges == nil {
+		cfg.Challenges = mfa.NewChallenges(cfg.Redis, "authd:webauthn:", 0)
+	}
+	if cfg.StepUpWindow <= 0 {
+		cfg.StepUpWindow = 10 * time.Minute
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10

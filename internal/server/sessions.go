@@ -24,6 +24,8 @@ type sessionJSON struct {
 	UserAgent  string    `json:"user_agent"`
 	Remember   bool      `json:"remember"`
 	Current    bool      `json:"current"`
+	// Methods say how it signed in: "pwd", "otp", "hwk", "rec" (RFC 8176).
+	Methods []string `json:"methods"`
 	// Kind is "browser" or "api" (a token session); Device is how lists
 	// show it ("Firefox on Linux", "API client · my-cli").
 	Kind     string `json:"kind"`
@@ -44,7 +46,7 @@ func (a *app) handleSessions(w http.ResponseWriter, r *http.Request) {
 		for _, e := range list {
 			out = append(out, sessionJSON{
 				ID: e.ID, SignedInAt: e.SignedInAt.UTC(), LastSeen: e.LastSeen.UTC(), ExpiresAt: e.Expires.UTC(),
-				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current,
+				ClientAddr: e.ClientAddr, UserAgent: e.UserAgent, Remember: e.Remember, Current: e.Current, Methods: e.Methods,
 				Kind: e.Kind, ClientID: e.ClientID, Device: e.Device(),
 			})
 		}

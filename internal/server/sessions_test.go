@@ -199,7 +199,9 @@ func TestPasswordChange(t *testing.T) {
 	// other one ends, the old password stops working.
 	resp = here.do(http.MethodPost, "/api/password", strings.NewReader(`{"current_password":"password one","new_password":"password two"}`), "Content-Type", "application/json")
 	wantStatus(t, resp, http.StatusOK)
-	if b := body(t, resp); !strings.Contains(b, `"sessions_ended":2`) {
+	// One other session ended (elsewhere); this one's old token, renewed,
+	// is not counted.
+	if b := body(t, resp); !strings.Contains(b, `"sessions_ended":1`) {
 		t.Errorf("password change answered %s", b)
 	}
 	after := here.sessionCookie()
@@ -294,19 +296,36 @@ func TestIndexPrunedAndBounded(t *testing.T) {
 	ts := newTestServer(t, func(o *testOptions) {
 		o.session = session.Config{Lifetime: 8 * time.Second, IdleTimeout: 3 * time.Second, RefreshInterval: 100 * time.Millisecond}
 	})
+	const idle, refresh = 3 * time.Second, 100 * time.Millisecond
 	ts.addUser(t, "alice", "password one")
+	// Deadlines from measured times (see lifecycle_test.go): the first
+	// session lasts at least until its sign-in was sent + idle - refresh.
+	start := time.Now()
 	keep := ts.loginAs(t, "alice", "password one")
 	ts.loginAs(t, "alice", "password one")
 	ts.loginAs(t, "alice", "password one")
 	conn := ts.redis.Conn(t)
 	index := session.IndexKey(ts.prefix, 1)
-	if n, _ := redis.Int(conn.Do("ZCARD", index)); n != 3 {
+	n, _ := redis.Int(conn.Do("ZCARD", index))
+	if took := time.Since(start); took >= idle-refresh {
+		t.Skipf("three sign-ins took %v, past the first one's idle timeout: too slow a machine to see the index hold them all", took)
+	}
+	if n != 3 {
 		t.Fatalf("index holds %d entries, want 3", n)
 	}
-	// Two sessions go idle; the third stays active.
+	// Two sessions go idle; the third stays active (each request within
+	// idle - refresh of the previous one's sending keeps it).
+	last := exchange{sent: start}
 	for range 25 {
 		time.Sleep(150 * time.Millisecond)
-		wantStatus(t, keep.get("/api/me"), http.StatusOK)
+		e := getMe(keep)
+		if e.status != http.StatusOK {
+			if e.recv.Before(last.sent.Add(idle - refresh)) {
+				t.Fatalf("status %d, want 200: the active session must stay", e.status)
+			}
+			t.Skipf("a request took until %v after the previous one: too slow a machine to keep a 3 s idle session", e.recv.Sub(last.sent))
+		}
+		last = e
 	}
 	if list := keep.sessions(); len(list) != 1 || !list[0].Current {
 		t.Fatalf("after two sessions expired: %+v", list)

@@ -43,6 +43,7 @@ var fields = []struct {
 	{keyUserID, kindInt}, {keyName, kindString}, {keySignedIn, kindInt}, {keySeen, kindInt},
 	{keyEpoch, kindInt}, {keyIdle, kindInt}, {keyRemember, kindBool}, {keyAddr, kindString},
 	{keyAgent, kindString}, {keyKind, kindString}, {keyClient, kindString},
+	{keyPending, kindBool}, {keyMethods, kindString}, {keyAuthAt, kindInt},
 }
 
 // maxFieldLen bounds a string field, so a corrupt length cannot make Decode

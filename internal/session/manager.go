@@ -23,6 +23,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -120,6 +122,15 @@ type Info struct {
 	// from; UserAgent is a short summary such as "Firefox on Linux".
 	ClientAddr string
 	UserAgent  string
+	// Methods say how the session authenticated, in the spirit of OpenID's
+	// amr claim: "pwd", "otp", "hwk" (a passkey), "rec" (a recovery code).
+	Methods []string
+	// AuthAt is when the session last authenticated: its sign-in, or a
+	// later confirmation of the password or a factor (step-up).
+	AuthAt time.Time
+	// Pending: the password was right, the second factor is still due.
+	// A pending session is not signed in: Current refuses it.
+	Pending bool
 	// Kind is KindBrowser or KindAPI (a token session); ClientID is an API
 	// session's OAuth client_id, if the client named one.
 	Kind     string
@@ -134,7 +145,17 @@ type Grant struct {
 	// that was just checked.
 	Epoch    int64
 	Remember bool
+	// Methods are how the user authenticated (Info.Methods).
+	Methods []string
+	// AuthAt is when (Info.AuthAt); zero means now.
+	AuthAt time.Time
+	// Pending starts a session that waits for the second factor: it lives
+	// PendingLifetime at most and is not signed in (Manager.Pending).
+	Pending bool
 }
+
+// PendingLifetime is how long a session waiting for its second factor lives.
+const PendingLifetime = 5 * time.Minute
 
 // Manager loads, checks, creates, lists and revokes sessions.
 type Manager struct {
@@ -155,6 +176,9 @@ const (
 	keyRemember = "rem"
 	keyAddr     = "addr"
 	keyAgent    = "ua"
+	keyPending  = "pend"
+	keyMethods  = "amr"  // space-separated
+	keyAuthAt   = "at"   // unix milliseconds of the last authentication
 	keyKind     = "kind" // KindAPI for token sessions; absent for browser sessions
 	keyClient   = "cid"  // a token session's OAuth client_id
 )
@@ -231,6 +255,7 @@ func (m *Manager) maxLifetime() time.Duration {
 type state struct {
 	info     Info
 	signedIn bool
+	pending  bool      // info is a session waiting for its second factor
 	ended    EndReason // why the presented token no longer works
 	// viaAccessToken: the session was named by an access token (UseSession),
 	// not by a session token of this request.
@@ -260,6 +285,16 @@ func (m *Manager) Current(ctx context.Context) (Info, error) {
 	return st.info, nil
 }
 
+// Pending returns the request's session when it waits for its second
+// factor: the password step passed, and nothing is signed in yet.
+func (m *Manager) Pending(ctx context.Context) (Info, bool) {
+	st := stateFrom(ctx)
+	if st.err != nil || !st.pending {
+		return Info{}, false
+	}
+	return st.info, true
+}
+
 // EndReason tells why the token the request presented no longer names a
 // live session (EndNone when it presented none, or a live one), so that a
 // device whose session was ended elsewhere can be told so. A stranger with
@@ -281,7 +316,7 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 		// deleted either: signing in now could leave it alive beside the new one.
 		return 0, st.err
 	}
-	if st := stateFrom(ctx); st.signedIn {
+	if st := stateFrom(ctx); st.signedIn || st.pending {
 		// End the request's own session with its index entry; scs's
 		// RenewToken would delete only the record.
 		ack, err := m.store.end(ctx, st.info.UserID, st.info.ID)
@@ -301,6 +336,9 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	if remember {
 		lifetime, idle = m.cfg.RememberLifetime, m.cfg.RememberIdleTimeout
 	}
+	if g.Pending {
+		lifetime, idle = min(lifetime, PendingLifetime), min(idle, PendingLifetime)
+	}
 	now := time.Now()
 	deadline := now.Add(lifetime)
 	addr, agent := m.cfg.ClientAddr(r), useragent.Summary(r.UserAgent())
@@ -314,6 +352,15 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	m.scs.Put(ctx, keyRemember, remember)
 	m.scs.Put(ctx, keyAddr, addr)
 	m.scs.Put(ctx, keyAgent, agent)
+	if g.Pending {
+		m.scs.Put(ctx, keyPending, true)
+	}
+	m.scs.Put(ctx, keyMethods, strings.Join(g.Methods, " "))
+	authAt := g.AuthAt
+	if authAt.IsZero() {
+		authAt = now
+	}
+	m.scs.Put(ctx, keyAuthAt, authAt.UnixMilli())
 	create := &createOpts{
 		userID:      g.UserID,
 		epoch:       g.Epoch,
@@ -330,11 +377,12 @@ func (m *Manager) SignIn(w http.ResponseWriter, r *http.Request, g Grant) (evict
 	m.writeCookie(w, token, deadline, remember)
 
 	st := stateFrom(ctx)
-	st.signedIn, st.err, st.ended = true, nil, EndNone
+	st.signedIn, st.pending, st.err, st.ended = !g.Pending, g.Pending, nil, EndNone
 	st.info = Info{
 		ID: tokenID(token), UserID: g.UserID, Name: g.Name,
 		SignedInAt: now, Expires: earliest(now.Add(idle), deadline),
 		Remember: remember, ClientAddr: addr, UserAgent: agent,
+		Methods: slices.Clone(g.Methods), Pending: g.Pending, AuthAt: authAt,
 	}
 	return create.evicted, nil
 }
@@ -362,7 +410,7 @@ func (m *Manager) newToken(ctx context.Context, tag string) error {
 // afterwards finds nothing.
 func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 	st := stateFrom(ctx)
-	if st.signedIn {
+	if st.signedIn || st.pending {
 		ack, err := m.store.end(ctx, st.info.UserID, st.info.ID)
 		if err != nil {
 			return m.storeErr("end session", err)
@@ -376,7 +424,7 @@ func (m *Manager) SignOut(ctx context.Context, w http.ResponseWriter) error {
 		}
 	}
 	m.ClearCookie(w)
-	st.signedIn, st.info = false, Info{}
+	st.signedIn, st.pending, st.info = false, false, Info{}
 	return nil
 }
 

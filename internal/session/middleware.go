@@ -31,7 +31,7 @@ func (m *Manager) Middleware(next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 			m.check(loaded, r, st)
-			if token != "" && !st.signedIn {
+			if token != "" && !st.signedIn && !st.pending {
 				st.ended = m.endReason(ctx, token)
 			}
 		case errors.Is(err, errStore):
@@ -70,6 +70,13 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 	info.Remember, _ = m.scs.Get(ctx, keyRemember).(bool)
 	info.ClientAddr, _ = m.scs.Get(ctx, keyAddr).(string)
 	info.UserAgent, _ = m.scs.Get(ctx, keyAgent).(string)
+	info.Pending, _ = m.scs.Get(ctx, keyPending).(bool)
+	if at, ok := m.scs.Get(ctx, keyAuthAt).(int64); ok {
+		info.AuthAt = time.UnixMilli(at)
+	}
+	if amr, _ := m.scs.Get(ctx, keyMethods).(string); amr != "" {
+		info.Methods = strings.Fields(amr)
+	}
 	info.ClientID, _ = m.scs.Get(ctx, keyClient).(string)
 	info.Kind = KindBrowser
 	if k, _ := m.scs.Get(ctx, keyKind).(string); k == KindAPI {
@@ -113,7 +120,9 @@ func (m *Manager) check(ctx context.Context, r *http.Request, st *state) {
 		}
 	}
 	info.Expires = earliest(seen.Add(idle), deadline)
-	st.signedIn, st.info = true, info
+	// A session waiting for its second factor is not signed in: every
+	// caller of Current refuses it, and only Pending sees it.
+	st.signedIn, st.pending, st.info = !info.Pending, info.Pending, info
 }
 
 // endReason tells why token, which names no live session, stopped working.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,8 @@ type Entry struct {
 	ClientID string
 	// Current marks the session of the request that asked for the list.
 	Current bool
+	// Methods say how it signed in (Info.Methods).
+	Methods []string
 }
 
 // List returns the user's live sessions, newest first. It reads the user's
@@ -53,6 +56,12 @@ func (m *Manager) List(ctx context.Context, userID int64) ([]Entry, error) {
 		en.ClientAddr, _ = values[keyAddr].(string)
 		en.UserAgent, _ = values[keyAgent].(string)
 		en.Remember, _ = values[keyRemember].(bool)
+		if pending, _ := values[keyPending].(bool); pending {
+			continue // not signed in: waiting for its second factor
+		}
+		if amr, _ := values[keyMethods].(string); amr != "" {
+			en.Methods = strings.Fields(amr)
+		}
 		en.Kind, en.ClientID = kindOf(values), stringValue(values, keyClient)
 		out = append(out, en)
 	}

@@ -69,6 +69,10 @@ type Claims struct {
 	SessionID string `json:"sid"`
 	ClientID  string `json:"client_id,omitempty"`
 	Scope     string `json:"scope,omitempty"`
+	// AMR says how the session authenticated (RFC 8176 values: "pwd",
+	// "otp", "hwk"; and "rec" for a recovery code), as OpenID Connect's
+	// ID tokens carry it.
+	AMR []string `json:"amr,omitempty"`
 }
 
 // UserID is the user id in sub.
@@ -169,8 +173,8 @@ func (i *Issuer) maybeReload(ctx context.Context) {
 }
 
 // Sign returns a signed access token for the session sid of user uid,
-// for audience aud, with its claims.
-func (i *Issuer) Sign(ctx context.Context, uid int64, sid, clientID, aud, scope string) (string, Claims, error) {
+// for audience aud, with its claims; amr says how the session authenticated.
+func (i *Issuer) Sign(ctx context.Context, uid int64, sid, clientID, aud, scope string, amr ...string) (string, Claims, error) {
 	i.maybeReload(ctx)
 	now := i.cfg.Now()
 	jti := make([]byte, 16)
@@ -181,7 +185,7 @@ func (i *Issuer) Sign(ctx context.Context, uid int64, sid, clientID, aud, scope 
 			Expiry: jwt.NewNumericDate(now.Add(i.cfg.Lifetime)), IssuedAt: jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now), ID: base64.RawURLEncoding.EncodeToString(jti),
 		},
-		SessionID: sid, ClientID: clientID, Scope: scope,
+		SessionID: sid, ClientID: clientID, Scope: scope, AMR: amr,
 	}
 	i.mu.RLock()
 	signer := i.signer
