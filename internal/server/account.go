@@ -67,6 +67,12 @@ func (m meJSON) appendJSON(b []byte) []byte {
 	b = appendJSONTime(b, u.SignedInAt)
 	b = append(b, `,"expires_at":`...)
 	b = appendJSONTime(b, u.ExpiresAt)
+	b = append(b, `,"amr":`...)
+	amr, err := json.Marshal(u.Methods) // null when nil, as encoding/json writes it
+	if err != nil {
+		amr = []byte(`null`) // cannot happen: a []string always encodes
+	}
+	b = append(b, amr...)
 	return append(b, "}}\n"...)
 }
 

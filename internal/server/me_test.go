@@ -17,7 +17,8 @@ func TestMeJSONMatchesEncodingJSON(t *testing.T) {
 		time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)}
 	for _, name := range names {
 		for i, at := range times {
-			m := meJSON{User: sessionUser{ID: int64(i*1_000_003 - 1), Name: name, SignedInAt: at, ExpiresAt: times[(i+1)%len(times)]}}
+			methods := [][]string{nil, {}, {"pwd"}, {"pwd", "otp", `q"<`}}[i%4]
+			m := meJSON{User: sessionUser{ID: int64(i*1_000_003 - 1), Name: name, SignedInAt: at, ExpiresAt: times[(i+1)%len(times)], Methods: methods}}
 			want, err := json.Marshal(m)
 			if err != nil {
 				t.Fatal(err)
