@@ -1,6 +1,6 @@
 # Short by design: every target is one or two commands. "make" lists them.
 .DEFAULT_GOAL := help
-.PHONY: help build run test lint bench bench-go fuzz stop-redis clean
+.PHONY: help build run test test-failover lint bench bench-go fuzz stop-redis clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,6 +15,11 @@ run: build ## build, pick a Redis (scripts/dev-redis.sh) and serve on localhost:
 
 test: ## run every test with the race detector (needs redis-server; TEST_POSTGRES_URL adds PostgreSQL)
 	go test -race -count=1 -timeout=20m ./...
+
+# make test fails over 3 times; this runs the failover test for 20 rounds
+# (about 3 minutes: each rejoin waits for the sentinels to see the replica).
+test-failover: ## fail a Sentinel deployment over 20 times: no ended session comes back
+	AUTHD_FAILOVER_ROUNDS=20 go test -race -count=1 -timeout=10m -run '^TestRevocationsSurviveFailover$$' -v ./internal/session
 
 lint: ## fail on unformatted files, then go vet
 	@unformatted="$$(gofmt -l .)"; if [ -n "$$unformatted" ]; then \

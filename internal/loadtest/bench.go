@@ -15,17 +15,18 @@ import (
 
 // bench holds what the scenarios share.
 type bench struct {
-	opts     Options
-	base     string // authd's URL
-	client   *http.Client
-	pool     *redis.Pool
-	procs    Procs
-	minter   *minter
-	tokens   []string // the sessions of scenarios 2, 6 and 7
-	nginx    *benchNginx
-	peer     *peerSide // scenario 9
-	progress func(format string, a ...any)
-	stderr   io.Writer
+	opts      Options
+	base      string // authd's URL
+	client    *http.Client
+	pool      *redis.Pool
+	procs     Procs
+	minter    *minter
+	tokens    []string // the sessions of scenarios 2, 6 and 7
+	nginx     *benchNginx
+	peer      *peerSide    // scenario 9
+	peerCalls CommandCalls // its commandstats deltas so far
+	progress  func(format string, a ...any)
+	stderr    io.Writer
 }
 
 // newClient returns a keep-alive HTTP client that keeps up to conns idle

@@ -62,14 +62,15 @@ func (b *bench) mintPeer(ctx context.Context, n int, keep bool) ([]string, error
 	return tokens, err
 }
 
-// peerProtected runs scenario 9: the peer's protected page over as many
-// sessions, clients and as long as scenario 2, with its commandstats.
-func (b *bench) peerProtected(ctx context.Context, rep *Report) error {
+// peerSetup mints the peer's sessions (as many as scenario 2's) and warms
+// it up: one request per session, then the warm-up time. It returns the
+// op that requests the peer's protected page and a bench aimed at the peer.
+func (b *bench) peerSetup(ctx context.Context) (*bench, Op, error) {
 	o := b.opts
 	b.progress("9: minting %d peer sessions in-process", o.Sessions)
 	var err error
 	if b.peer.tokens, err = b.mintPeer(ctx, o.Sessions, true); err != nil {
-		return err
+		return nil, nil, err
 	}
 	pb := *b
 	pb.base = b.peer.srv.URL
@@ -80,26 +81,44 @@ func (b *bench) peerProtected(ctx context.Context, rep *Report) error {
 	if err := parallel(ctx, len(pb.tokens), o.Workers, func(ctx context.Context, i int) error {
 		return protected(ctx, 0, uint64(i))
 	}); err != nil {
-		return fmt.Errorf("first pass over the peer's sessions: %w", err)
+		return nil, nil, fmt.Errorf("first pass over the peer's sessions: %w", err)
 	}
 	if o.Warmup > 0 {
 		if _, err := Closed(ctx, o.Workers, o.Warmup, protected); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
+			return nil, nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
-	b.progress("9: peer protected page over %d sessions, %d clients, %s", len(pb.tokens), o.Workers, o.Duration)
+	return &pb, protected, nil
+}
+
+// peerWindow measures the peer's protected page for d, with the same
+// clients as scenario 2, and adds the window and its commandstats delta to
+// rep. Scenario 9 runs as two such halves, one before scenario 2 and one
+// after, so that a background load drifting during the run weighs on
+// authd and the peer alike.
+func (b *bench) peerWindow(ctx context.Context, pb *bench, protected Op, d time.Duration, rep *Report) error {
+	o := b.opts
+	b.progress("9: peer protected page over %d sessions, %d clients, %s", len(pb.tokens), o.Workers, d)
 	before, err := commandStats(ctx, b.pool)
 	if err != nil {
 		return err
 	}
-	if rep.Peer, err = pb.measure(func() (Result, error) { return Closed(ctx, o.Workers, o.Duration, protected) }); err != nil {
+	m, err := pb.measure(func() (Result, error) { return Closed(ctx, o.Workers, d, protected) })
+	if err != nil {
 		return err
 	}
 	after, err := commandStats(ctx, b.pool)
 	if err != nil {
 		return err
 	}
-	per := after.Sub(before).Per(rep.Peer.Count)
+	accumulate(&rep.Peer, m)
+	if b.peerCalls == nil {
+		b.peerCalls = CommandCalls{}
+	}
+	for k, v := range after.Sub(before) {
+		b.peerCalls[k] += v
+	}
+	per := b.peerCalls.Per(rep.Peer.Count)
 	rep.PeerCommands = &per
 	return nil
 }

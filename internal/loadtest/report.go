@@ -288,8 +288,9 @@ func (r *Report) writeNotes(w io.Writer) {
 			count(m.Before), count(m.After), m.KeyBytes, m.ValueBytes, m.UsageBytes, num(m.MintRate)))
 	}
 	if a, b := r.Protected, r.Peer; a != nil && b != nil {
-		notes = append(notes, fmt.Sprintf("(9): the peer is cmd/authbench/peer, run against the same redis-server with authd's pool settings; in the CPU table its process fills the authd column. CPU per request: authd %s, peer %s (server process); redis-server %s vs %s. scs with an idle timeout rewrites the whole session (SET … PX) on every request.",
-			perOp(a.CPU.Authd, a), perOp(b.CPU.Authd, b), perOp(a.CPU.Redis, a), perOp(b.CPU.Redis, b)))
+		notes = append(notes, fmt.Sprintf("(9): the peer is cmd/authbench/peer, run against the same redis-server with authd's pool settings, measured in two halves, right before (2) and right after; in the CPU table its process fills the authd column. CPU per request: authd %s, peer %s (server process); redis-server %s vs %s; server and Redis together give authd %.2f × the peer's requests per CPU-second, the fairer figure when other processes take CPUs. scs with an idle timeout rewrites the whole session (SET … PX) on every request.",
+			perOp(a.CPU.Authd, a), perOp(b.CPU.Authd, b), perOp(a.CPU.Redis, a), perOp(b.CPU.Redis, b),
+			((b.CPU.Authd+b.CPU.Redis).Seconds()/float64(max(b.Count, 1)))/((a.CPU.Authd+a.CPU.Redis).Seconds()/float64(max(a.Count, 1)))))
 	}
 	if len(notes) == 0 {
 		return

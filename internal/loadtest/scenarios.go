@@ -116,6 +116,17 @@ func (b *bench) pages(ctx context.Context, rep *Report) error {
 	if err := runPublic(o.Duration / 2); err != nil {
 		return err
 	}
+	var pb *bench
+	var peerOp Op
+	if o.runs(9) {
+		var err error
+		if pb, peerOp, err = b.peerSetup(ctx); err != nil {
+			return fmt.Errorf("scenario 9: %w", err)
+		}
+		if err := b.peerWindow(ctx, pb, peerOp, o.Duration/2, rep); err != nil {
+			return fmt.Errorf("scenario 9: %w", err)
+		}
+	}
 	if o.runs(2) {
 		// The warm-up starts with one request for every session, which
 		// checks that each is signed in and writes those whose refresh fell
@@ -152,7 +163,7 @@ func (b *bench) pages(ctx context.Context, rep *Report) error {
 		rep.Commands = &per
 	}
 	if o.runs(9) {
-		if err := b.peerProtected(ctx, rep); err != nil {
+		if err := b.peerWindow(ctx, pb, peerOp, o.Duration-o.Duration/2, rep); err != nil {
 			return fmt.Errorf("scenario 9: %w", err)
 		}
 	}

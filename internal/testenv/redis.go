@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,4 +163,29 @@ func freePort(t testing.TB) int {
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	return fmt.Sprintf("127.0.0.1:%d", freePort(t))
+}
+
+// Pause stops the server process (SIGSTOP) without closing its connections,
+// as a machine that hangs would: peers see it connected but it answers
+// nothing until Resume. Resume runs when the test ends, before the kill.
+func (r *Redis) Pause(t testing.TB) {
+	t.Helper()
+	if r.cmd == nil || r.cmd.Process == nil {
+		t.Fatalf("redis-server on %s is not running", r.Addr)
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP redis-server: %v", err)
+	}
+	t.Cleanup(func() { r.Resume(t) })
+}
+
+// Resume continues a paused server (SIGCONT); a running one is unaffected.
+func (r *Redis) Resume(t testing.TB) {
+	t.Helper()
+	if r.cmd == nil || r.cmd.Process == nil {
+		return
+	}
+	if err := r.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Errorf("SIGCONT redis-server: %v", err)
+	}
 }

@@ -308,3 +308,21 @@ func (r *Redis) log() string {
 	b, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
 	return string(b)
 }
+
+// Rejoin restarts the stopped data node at addr as a replica of master
+// (what WaitNewMaster returned: right after a failover, a sentinel may
+// still name the old one), and returns once it is in sync and every
+// sentinel sees it with a working link again: the deployment can then fail
+// over once more.
+func (s *Sentinels) Rejoin(t testing.TB, addr, master string) {
+	t.Helper()
+	mhost, mport, _ := net.SplitHostPort(master)
+	args := []string{"--repl-diskless-sync-delay", "0", "--replicaof", mhost, mport}
+	if s.opts.Password != "" {
+		args = append(args, "--requirepass", s.opts.Password, "--masterauth", s.opts.Password)
+	}
+	n := s.Node(t, addr)
+	n.start(t, args...)
+	s.waitInSync(t, n)
+	s.waitSentinelsReady(t)
+}

@@ -1,0 +1,132 @@
+package rediscluster_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/rediscluster"
+	"github.com/sessionauth/authd/internal/testenv"
+)
+
+func newPool(addr string) *redis.Pool {
+	return &redis.Pool{MaxActive: 8, MaxIdle: 8, Wait: true,
+		DialContext: func(ctx context.Context) (redis.Conn, error) {
+			return redis.DialContext(ctx, "tcp", addr, redis.DialConnectTimeout(time.Second),
+				redis.DialReadTimeout(2*time.Second), redis.DialWriteTimeout(2*time.Second))
+		}}
+}
+
+// The router sends every key to its slot's primary on a real cluster, and
+// keeps answering while a slot migrates from one primary to another: ASK
+// for a key already moved (the map unchanged), then MOVED once the slot
+// belongs to the new primary (the map refreshed).
+func TestRouterFollowsTheSlots(t *testing.T) {
+	t.Parallel()
+	cl := testenv.StartCluster(t, 3)
+	ctx := t.Context()
+	r, err := rediscluster.New(ctx, cl.Addrs()[:1], newPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	for i := range 300 {
+		k := fmt.Sprintf("key%d", i)
+		if _, err := r.Do(ctx, k, "SET", k, i); err != nil {
+			t.Fatalf("SET %s: %v", k, err)
+		}
+	}
+	for i := range 300 {
+		k := fmt.Sprintf("key%d", i)
+		if v, err := redis.Int(r.Do(ctx, k, "GET", k)); err != nil || v != i {
+			t.Fatalf("GET %s = %d, %v", k, v, err)
+		}
+	}
+
+	// Move the slot of "{m}" from its primary A to another, B, by hand.
+	a, b := ownerAndOther(t, cl, "{m}")
+	ida, idb := myID(t, a), myID(t, b)
+	slot := rediscluster.Slot("{m}")
+	for _, k := range []string{"{m}1", "{m}2"} {
+		if _, err := r.Do(ctx, k, "SET", k, "v"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(t, b, "CLUSTER", "SETSLOT", slot, "IMPORTING", ida)
+	must(t, a, "CLUSTER", "SETSLOT", slot, "MIGRATING", idb)
+	bhost, bport, _ := net.SplitHostPort(b.Addr)
+	must(t, a, "MIGRATE", bhost, bport, "", 0, 5000, "KEYS", "{m}1")
+	for _, k := range []string{"{m}1", "{m}2"} { // moved (ASK) and not yet moved
+		if v, err := redis.String(r.Do(ctx, k, "GET", k)); err != nil || v != "v"+k {
+			t.Fatalf("during the migration, GET %s = %q, %v", k, v, err)
+		}
+	}
+	must(t, a, "MIGRATE", bhost, bport, "", 0, 5000, "KEYS", "{m}2")
+	for _, n := range cl.Nodes {
+		must(t, n, "CLUSTER", "SETSLOT", slot, "NODE", idb)
+	}
+	if v, err := redis.String(r.Do(ctx, "{m}2", "GET", "{m}2")); err != nil || v != "v{m}2" {
+		t.Fatalf("after the migration, GET {m}2 = %q, %v", v, err)
+	}
+	// The map was refreshed: the next command goes to B directly.
+	before := getCalls(t, a)
+	if _, err := r.Do(ctx, "{m}1", "GET", "{m}1"); err != nil {
+		t.Fatal(err)
+	}
+	if after := getCalls(t, a); after != before {
+		t.Errorf("after the refresh a GET of the moved slot still went to the old primary (%d → %d GETs)", before, after)
+	}
+}
+
+func ownerAndOther(t *testing.T, cl *testenv.Cluster, key string) (owner, other *testenv.Redis) {
+	t.Helper()
+	for _, n := range cl.Nodes {
+		if _, err := n.Conn(t).Do("EXISTS", key); err == nil {
+			owner = n
+		} else if other == nil {
+			other = n
+		}
+	}
+	if owner == nil || other == nil {
+		t.Fatalf("no owner of %q found", key)
+	}
+	return owner, other
+}
+
+func myID(t *testing.T, n *testenv.Redis) string {
+	t.Helper()
+	id, err := redis.String(n.Conn(t).Do("CLUSTER", "MYID"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func must(t *testing.T, n *testenv.Redis, cmd string, args ...any) {
+	t.Helper()
+	if _, err := n.Conn(t).Do(cmd, args...); err != nil {
+		t.Fatalf("%s %v on %s: %v", cmd, args, n.Addr, err)
+	}
+}
+
+// getCalls is how many GETs the node has executed (INFO commandstats).
+func getCalls(t *testing.T, n *testenv.Redis) int {
+	t.Helper()
+	s, err := redis.String(n.Conn(t).Do("INFO", "commandstats"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(s) {
+		if v, ok := strings.CutPrefix(line, "cmdstat_get:calls="); ok {
+			calls, _ := strconv.Atoi(v[:strings.IndexByte(v, ',')])
+			return calls
+		}
+	}
+	return 0
+}
