@@ -173,6 +173,15 @@ func (b *bench) pages(ctx context.Context, rep *Report) error {
 // signInRate runs scenario 3: sign-ins over HTTP, in rounds alternating
 // with raw bcrypt comparisons in this process while the server idles.
 func (b *bench) signInRate(ctx context.Context, rep *Report) error {
+	op := b.signIn(b.client, func() string { return benchUser }, func() string { return benchPassword }, http.StatusSeeOther)
+	return b.againstBcrypt(ctx, "3", "sign-in over HTTP", op, &rep.Bcrypt, &rep.SignIn)
+}
+
+// againstBcrypt measures op (which checks benchPassword on the server) in
+// rounds alternating with raw bcrypt comparisons at the same cost in this
+// process while the server idles, into bcryptM and opM; scenario names the
+// rows in the progress lines.
+func (b *bench) againstBcrypt(ctx context.Context, scenario, what string, op Op, bcryptM, opM **Measured) error {
 	o := b.opts
 	procs := runtime.GOMAXPROCS(0)
 	hash, err := bcrypt.GenerateFromPassword([]byte(benchPassword), o.Cost)
@@ -182,25 +191,24 @@ func (b *bench) signInRate(ctx context.Context, rep *Report) error {
 	raw := func(context.Context, int, uint64) error {
 		return bcrypt.CompareHashAndPassword(hash, []byte(benchPassword))
 	}
-	op := b.signIn(b.client, func() string { return benchUser }, func() string { return benchPassword }, http.StatusSeeOther)
-	if err := op(ctx, 0, 0); err != nil { // one sign-in first: it must work
+	if err := op(ctx, 0, 0); err != nil { // once first: it must work
 		return err
 	}
 	for round := range o.Rounds {
 		if err := b.quiesce(ctx); err != nil {
 			return err
 		}
-		b.progress("3: raw bcrypt.CompareHashAndPassword at cost %d, %d goroutines, round %d of %d", o.Cost, procs, round+1, o.Rounds)
+		b.progress("%s: raw bcrypt.CompareHashAndPassword at cost %d, %d goroutines, round %d of %d", scenario, o.Cost, procs, round+1, o.Rounds)
 		m, err := b.measure(func() (Result, error) { return Closed(ctx, procs, b.window(), raw) })
 		if err != nil {
 			return err
 		}
-		accumulate(&rep.Bcrypt, m)
-		b.progress("3: sign-in over HTTP, %d clients, round %d of %d", o.SignInWorkers, round+1, o.Rounds)
+		accumulate(bcryptM, m)
+		b.progress("%s: %s, %d clients, round %d of %d", scenario, what, o.SignInWorkers, round+1, o.Rounds)
 		if m, err = b.measure(func() (Result, error) { return Closed(ctx, o.SignInWorkers, b.window(), op) }); err != nil {
 			return err
 		}
-		accumulate(&rep.SignIn, m)
+		accumulate(opM, m)
 	}
 	return nil
 }

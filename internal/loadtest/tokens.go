@@ -7,11 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"runtime"
 	"strings"
 
 	"github.com/gomodule/redigo/redis"
-	"golang.org/x/crypto/bcrypt"
 )
 
 // The token scenarios (issue 8):
@@ -80,41 +78,13 @@ func (b *bench) grant(ctx context.Context, client *http.Client) (tokenPair, erro
 	return b.postToken(ctx, client, url.Values{"grant_type": {"password"}, "username": {benchUser}, "password": {benchPassword}, "client_id": {"authbench"}})
 }
 
-// passwordGrantRate runs scenario 10.
+// passwordGrantRate runs scenario 10, as scenario 3 with the password grant.
 func (b *bench) passwordGrantRate(ctx context.Context, rep *Report) error {
-	o := b.opts
-	procs := runtime.GOMAXPROCS(0)
-	hash, err := bcrypt.GenerateFromPassword([]byte(benchPassword), o.Cost)
-	if err != nil {
-		return err
-	}
-	raw := func(context.Context, int, uint64) error {
-		return bcrypt.CompareHashAndPassword(hash, []byte(benchPassword))
-	}
 	op := func(ctx context.Context, _ int, _ uint64) error {
 		_, err := b.grant(ctx, b.client)
 		return err
 	}
-	if err := op(ctx, 0, 0); err != nil {
-		return err
-	}
-	for round := range o.Rounds {
-		if err := b.quiesce(ctx); err != nil {
-			return err
-		}
-		b.progress("10r: raw bcrypt, %d goroutines, round %d of %d", procs, round+1, o.Rounds)
-		m, err := b.measure(func() (Result, error) { return Closed(ctx, procs, b.window(), raw) })
-		if err != nil {
-			return err
-		}
-		accumulate(&rep.GrantBcrypt, m)
-		b.progress("10: password grant over HTTP, %d clients, round %d of %d", o.SignInWorkers, round+1, o.Rounds)
-		if m, err = b.measure(func() (Result, error) { return Closed(ctx, o.SignInWorkers, b.window(), op) }); err != nil {
-			return err
-		}
-		accumulate(&rep.PasswordGrant, m)
-	}
-	return nil
+	return b.againstBcrypt(ctx, "10", "password grant over HTTP", op, &rep.GrantBcrypt, &rep.PasswordGrant)
 }
 
 // refreshRate runs scenario 11.
