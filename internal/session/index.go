@@ -48,7 +48,7 @@ end
 // as long as its longest-lived session. All or nothing, because it is one
 // script.
 //
-// KEYS: record, index, epoch. ARGV: prefix, value, expiry ms, created ms,
+// KEYS: record, index, epoch. ARGV: prefix, value, expiry ms, created µs,
 // epoch, max sessions, id. The index's expiry is the record's absolute
 // one (PEXPIREAT), never a duration from a time taken before the script
 // ran, so the index cannot outlive its last record.
@@ -142,7 +142,7 @@ return n
 func (s *Store) create(ctx context.Context, id string, b []byte, expiry time.Time, o *createOpts) error {
 	n, err := redis.Int(s.script(ctx, createScript,
 		recordKey(s.prefix, id), s.indexKey(o.userID), s.epochKey(o.userID),
-		s.prefix, b, expiry.UnixMilli(), o.created.UnixMilli(), o.epoch, o.maxSessions, id))
+		s.prefix, b, expiry.UnixMilli(), o.created.UnixMicro(), o.epoch, o.maxSessions, id))
 	switch {
 	case err != nil:
 		return err
@@ -239,8 +239,8 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 		if !validID(pairs[i]) {
 			continue // not written by this version; pruned by the next settle
 		}
-		ms, _ := strconv.ParseFloat(pairs[i+1], 64)
-		entries = append(entries, indexEntry{id: pairs[i], created: time.UnixMilli(int64(ms))})
+		score, _ := strconv.ParseFloat(pairs[i+1], 64)
+		entries = append(entries, indexEntry{id: pairs[i], created: indexTime(score)})
 		keys = append(keys, recordKey(s.prefix, pairs[i]))
 	}
 	if len(keys) == 0 {
@@ -278,4 +278,15 @@ func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any
 		return nil, fmt.Errorf("%w: script: %w", errStore, err)
 	}
 	return reply, nil
+}
+
+// indexTime reads an index score: the sign-in time in microseconds, so
+// that sessions started in the same millisecond still sort by age and the
+// cap ends the oldest (ZPOPMIN breaks ties by member, a random id).
+// Scores below 1e14 are milliseconds, written before that change.
+func indexTime(score float64) time.Time {
+	if score < 1e14 {
+		return time.UnixMilli(int64(score))
+	}
+	return time.UnixMicro(int64(score))
 }

@@ -280,3 +280,26 @@ func BenchmarkLive(b *testing.B) {
 		}
 	}
 }
+
+// The per-user cap ends the oldest sessions, never the one just started,
+// however many token sessions came before (authbench once saw the newest
+// JWT refused after ~130 grants under a cap of 100).
+func TestTokenSessionsUnderTheCap(t *testing.T) {
+	t.Parallel()
+	const limit = 10
+	m, _ := newTestManager(t, Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, MaxSessions: limit})
+	var all []TokenSession
+	for range 3*limit + 5 {
+		ts := startToken(t, m, 7)
+		all = append(all, ts)
+		if _, err := m.Live(t.Context(), ts.ID, 7); err != nil {
+			t.Fatalf("session %d, just started: %v", len(all), err)
+		}
+	}
+	for i, ts := range all {
+		_, err := m.Live(t.Context(), ts.ID, 7)
+		if live := err == nil; live != (i >= len(all)-limit) {
+			t.Errorf("session %d of %d: live=%v (%v), want only the newest %d live", i+1, len(all), live, err, limit)
+		}
+	}
+}
