@@ -67,7 +67,7 @@ if cap > 0 then
     local old = redis.call('ZPOPMIN', KEYS[2], over)
     for i = 1, #old, 2 do
       local ttl = redis.call('PTTL', rec(old[i]))
-      if redis.call('DEL', rec(old[i])) == 1 then
+      if drop(old[i]) == 1 then
         evicted = evicted + 1
         if ttl > 0 then redis.call('SET', tomb(old[i]), 'revoked', 'PX', ttl) end
       end
@@ -128,7 +128,7 @@ local n = 0
 for _, id in ipairs(ids) do
   if id ~= ARGV[3] and redis.call('ZREM', KEYS[1], id) == 1 then
     local ttl = redis.call('PTTL', rec(id))
-    if redis.call('DEL', rec(id)) == 1 then
+    if drop(id) == 1 then
       n = n + 1
       if ttl > 0 then redis.call('SET', tomb(id), ARGV[6], 'PX', ttl) end
     end

@@ -104,4 +104,9 @@ const luaKeys = `
 local P = ARGV[1]
 local function rec(id) return P .. '{' .. string.sub(id, 1, 2) .. '}' .. string.sub(id, 3) end
 local function tomb(id) return P .. '{' .. string.sub(id, 1, 2) .. '}g:' .. string.sub(id, 3) end
+local function drop(id)
+  local t = P .. '{' .. string.sub(id, 1, 2) .. '}'
+  redis.call('DEL', t .. 'r:' .. string.sub(id, 3), t .. 'w:' .. string.sub(id, 3))
+  return redis.call('DEL', rec(id))
+end
 `

@@ -287,7 +287,7 @@ func BenchmarkLive(b *testing.B) {
 func TestTokenSessionsUnderTheCap(t *testing.T) {
 	t.Parallel()
 	const limit = 10
-	m, _ := newTestManager(t, Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, MaxSessions: limit})
+	m, conn := newTestManager(t, Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, MaxSessions: limit})
 	var all []TokenSession
 	for range 3*limit + 5 {
 		ts := startToken(t, m, 7)
@@ -301,5 +301,16 @@ func TestTokenSessionsUnderTheCap(t *testing.T) {
 		if live := err == nil; live != (i >= len(all)-limit) {
 			t.Errorf("session %d of %d: live=%v (%v), want only the newest %d live", i+1, len(all), live, err, limit)
 		}
+	}
+	// The sessions the cap ended took their refresh-token families along.
+	families, err := redis.Strings(conn.Do("KEYS", "*}r:*"))
+	if err != nil || len(families) != limit {
+		t.Errorf("%d refresh-token families left for %d live sessions (%v)", len(families), limit, err)
+	}
+	if _, err := m.RevokeAll(t.Context(), 7, 0, EndRevoked); err != nil {
+		t.Fatal(err)
+	}
+	if families, _ = redis.Strings(conn.Do("KEYS", "*}r:*")); len(families) != 0 {
+		t.Errorf("%d refresh-token families left after revoking every session", len(families))
 	}
 }
