@@ -283,10 +283,11 @@ func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any
 // indexTime reads an index score: the sign-in time in microseconds, so
 // that sessions started in the same millisecond still sort by age and the
 // cap ends the oldest (ZPOPMIN breaks ties by member, a random id).
-// Scores below 1e14 are milliseconds, written before that change.
+// Scores below 1e14 are milliseconds, written before that change. The
+// time shown is to the millisecond, like every other time of a session.
 func indexTime(score float64) time.Time {
 	if score < 1e14 {
 		return time.UnixMilli(int64(score))
 	}
-	return time.UnixMicro(int64(score))
+	return time.UnixMilli(int64(score) / 1000)
 }
