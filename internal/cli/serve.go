@@ -67,17 +67,20 @@ func serve(ctx context.Context, env Env, args []string) error {
 		redisURL, storeWarning = store.RedisURL(), memredis.Warning
 		log.Warn(strings.ToUpper(storeWarning[:1])+storeWarning[1:], "store", redispool.Redact(redisURL))
 	}
-	pool, err := redispool.New(redisURL, cfg.Redis)
+	pool, err := redispool.Open(ctx, redisURL, cfg.Redis)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	if err := redispool.Ping(pingCtx, pool); err != nil {
+	if err := pool.Ping(pingCtx); err != nil {
 		cancel()
 		where := redispool.Redact(redisURL)
 		if len(cfg.Redis.SentinelAddrs) > 0 {
 			where = "sentinels " + strings.Join(cfg.Redis.SentinelAddrs, ",") + " master " + cfg.Redis.SentinelMaster
+		}
+		if len(cfg.Redis.ClusterAddrs) > 0 {
+			where = "cluster nodes " + strings.Join(cfg.Redis.ClusterAddrs, ",")
 		}
 		// A Redis that answers with an error (a wrong password, a database
 		// number it does not have) will not start working by itself: that
@@ -240,7 +243,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	// The commands of the command line find this server's Redis here.
 	if path, ok := serverfile.Path(cfg.DatabaseURL); ok {
 		pid := os.Getpid()
-		if err := serverfile.Write(path, serverfile.Info{PID: pid, RedisURL: redisURL, Memory: storeWarning != ""}); err != nil {
+		if err := serverfile.Write(path, serverfile.Info{PID: pid, RedisURL: redispool.StoreURL(redisURL, cfg.Redis.ClusterAddrs), Memory: storeWarning != ""}); err != nil {
 			log.Warn("the command line will not find this server's Redis", "err", err)
 		} else {
 			defer serverfile.Remove(path, pid)

@@ -10,8 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/config"
 	"github.com/sessionauth/authd/internal/memredis"
@@ -53,18 +51,18 @@ func replicaAckTimeout(d time.Duration) time.Duration {
 
 // openSessions connects to Redis for a one-off command, failing at once
 // when Redis does not answer.
-func openSessions(ctx context.Context, env Env, cfg config.Config, log *slog.Logger) (*session.Manager, *redis.Pool, error) {
+func openSessions(ctx context.Context, env Env, cfg config.Config, log *slog.Logger) (*session.Manager, redispool.Source, error) {
 	redisURL, embedded, err := serverRedis(env, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	pool, err := redispool.New(redisURL, cfg.Redis)
+	pool, err := redispool.Open(ctx, redisURL, cfg.Redis)
 	if err != nil {
 		return nil, nil, err
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := redispool.Ping(pingCtx, pool); err != nil {
+	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
 		return nil, nil, fmt.Errorf("redis at %s: %w", redispool.Redact(redisURL), err)
 	}
@@ -184,7 +182,7 @@ func recordRevocation(ctx context.Context, cfg config.Config, db *sql.DB, log *s
 // list" reads the sessions that server holds, and says which Redis it used.
 func serverRedis(env Env, cfg config.Config, log *slog.Logger) (url string, embedded bool, err error) {
 	memory := memredis.IsURL(cfg.RedisURL)
-	explicit := !memory && (env.Getenv("REDIS_URL") != "" || cfg.RedisURL != config.DefaultRedisURL)
+	explicit := !memory && (env.Getenv("REDIS_URL") != "" || cfg.RedisURL != config.DefaultRedisURL || len(cfg.Redis.ClusterAddrs) > 0)
 	path, ok := serverfile.Path(cfg.DatabaseURL)
 	if !ok {
 		if memory {

@@ -196,6 +196,7 @@ func settings() []setting {
 		{"redis-sentinel-addrs", "REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels; when set, the master is found through them and REDIS_URL's host is ignored", list(func(c *Config) *[]string { return &c.Redis.SentinelAddrs })},
 		{"redis-sentinel-master", "REDIS_SENTINEL_MASTER", "", "master name the sentinels monitor (required with REDIS_SENTINEL_ADDRS)", str(func(c *Config) *string { return &c.Redis.SentinelMaster })},
 		{"redis-sentinel-password", "REDIS_SENTINEL_PASSWORD", "", "password of the sentinels (their requirepass), if any", str(func(c *Config) *string { return &c.Redis.SentinelPassword })},
+		{"redis-cluster-addrs", "REDIS_CLUSTER_ADDRS", "", "comma-separated host:port of some Redis Cluster nodes; when set, sessions live in that cluster (the slot map is learnt from these nodes) and REDIS_URL gives only the password and TLS setting (a redis+cluster://h1:p1,h2:p2 URL does the same)", list(func(c *Config) *[]string { return &c.Redis.ClusterAddrs })},
 		{"database-url", "DATABASE_URL", "sqlite:authd.db", "user database: sqlite:PATH or postgres://user@host/db", str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"session-lifetime", "SESSION_LIFETIME", "12h", "absolute session lifetime", duration(func(c *Config) *time.Duration { return &c.SessionLifetime })},
 		{"session-idle-timeout", "SESSION_IDLE_TIMEOUT", "30m", "end sessions unused for this long", duration(func(c *Config) *time.Duration { return &c.SessionIdleTimeout })},
@@ -326,9 +327,12 @@ func (c Config) validate() error {
 	check(c.Redis.ReplicaAckTimeout >= 0 && (c.Redis.ReadTimeout <= 0 || c.Redis.ReplicaAckTimeout < c.Redis.ReadTimeout),
 		"REDIS_REPLICA_ACK_TIMEOUT must not be negative, and shorter than REDIS_READ_TIMEOUT (WAIT blocks the connection that long)")
 	sentinel := len(c.Redis.SentinelAddrs) > 0
+	cluster := redispool.IsCluster(c.RedisURL, c.Redis.ClusterAddrs)
+	check(!sentinel || !cluster, "REDIS_SENTINEL_ADDRS and a Redis Cluster (REDIS_CLUSTER_ADDRS or redis+cluster://) cannot be combined: a cluster fails over by itself")
 	switch {
 	case memredis.IsURL(c.RedisURL):
 		check(!sentinel, "REDIS_URL=memory:// (the embedded store, for development) cannot be combined with REDIS_SENTINEL_ADDRS")
+		check(len(c.Redis.ClusterAddrs) == 0, "REDIS_URL=memory:// (the embedded store, for development) cannot be combined with REDIS_CLUSTER_ADDRS")
 	case memredis.IsMemoryScheme(c.RedisURL):
 		check(false, "REDIS_URL=%q: the embedded store takes no host or path; write exactly memory://", c.RedisURL)
 	default:
@@ -339,6 +343,10 @@ func (c Config) validate() error {
 	check(sentinel || c.Redis.SentinelPassword == "", "REDIS_SENTINEL_PASSWORD is set but REDIS_SENTINEL_ADDRS is not")
 	for _, a := range c.Redis.SentinelAddrs {
 		check(redispool.CheckSentinelAddr(a) == nil, "REDIS_SENTINEL_ADDRS: %v", redispool.CheckSentinelAddr(a))
+	}
+	if len(c.Redis.ClusterAddrs) > 0 && !memredis.IsURL(c.RedisURL) {
+		err := redispool.CheckCluster(c.RedisURL, c.Redis.ClusterAddrs)
+		check(err == nil, "REDIS_CLUSTER_ADDRS: %v", err)
 	}
 	check(c.DatabaseURL != "", "DATABASE_URL must not be empty")
 	check(c.SessionLifetime > 0, "SESSION_LIFETIME must be positive")

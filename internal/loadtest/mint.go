@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
 )
 
@@ -40,7 +41,7 @@ type minter struct {
 }
 
 func newMinter(pool *redis.Pool, cfg session.Config) (*minter, error) {
-	mgr, err := session.NewManager(pool, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mgr, err := session.NewManager(redispool.Single(pool), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sessionauth/authd/internal/metrics"
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
@@ -316,7 +317,7 @@ func TestRedisPoolGauges(t *testing.T) {
 	r := testenv.StartRedis(t)
 	p := r.Pool(t) // MaxIdle 4, MaxActive 32
 	m := metrics.New()
-	m.RegisterPool(p)
+	m.RegisterPool(redispool.Single(p))
 
 	pool := func() (active, idle, inUse float64) {
 		t.Helper()
@@ -360,7 +361,7 @@ func TestRedisPoolWaits(t *testing.T) {
 	}
 	defer p.Close()
 	m := metrics.New()
-	m.RegisterPool(p)
+	m.RegisterPool(redispool.Single(p))
 
 	held := p.Get()
 	if _, err := held.Do("PING"); err != nil {
@@ -398,7 +399,7 @@ func TestNilMetricsIsSafe(t *testing.T) {
 	m.SignIn("success")
 	m.Throttled("account")
 	m.StoreError("redis", "read")
-	m.RegisterPool(&redis.Pool{})
+	m.RegisterPool(redispool.Single(&redis.Pool{}))
 
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	if got := serve(t, m.Middleware(next), "GET", "/"); got != http.StatusTeapot {

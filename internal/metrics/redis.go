@@ -1,14 +1,15 @@
 package metrics
 
 import (
-	"github.com/gomodule/redigo/redis"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessionauth/authd/internal/redispool"
 )
 
-// RegisterPool exports the statistics of the Redis connection pool, read at
-// each scrape. Call it at most once per Metrics: a second pool would
+// RegisterPool exports the statistics of the Redis connection pools (one,
+// or one per cluster primary, summed), read at each scrape. Call it at most once per Metrics: a second pool would
 // duplicate the metric names, and registering it panics.
-func (m *Metrics) RegisterPool(p *redis.Pool) {
+func (m *Metrics) RegisterPool(p redispool.Source) {
 	if m == nil || p == nil {
 		return
 	}
@@ -19,12 +20,12 @@ func (m *Metrics) RegisterPool(p *redis.Pool) {
 // so the gauges of a scrape agree with each other (in use plus idle is
 // always open), which separate GaugeFuncs would not guarantee.
 type poolCollector struct {
-	pool *redis.Pool
+	pool redispool.Source
 
 	active, idle, inUse, maxActive, waits, waitSeconds *prometheus.Desc
 }
 
-func newPoolCollector(p *redis.Pool) *poolCollector {
+func newPoolCollector(p redispool.Source) *poolCollector {
 	desc := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("authd_redis_pool_"+name, help, nil, nil)
 	}
@@ -55,8 +56,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.active, float64(s.ActiveCount))
 	gauge(c.idle, float64(s.IdleCount))
 	gauge(c.inUse, float64(s.ActiveCount-s.IdleCount))
-	// MaxActive is set when the pool is built and not changed after.
-	gauge(c.maxActive, float64(c.pool.MaxActive))
+	gauge(c.maxActive, float64(c.pool.MaxActive()))
 	ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(s.WaitCount))
 	ch <- prometheus.MustNewConstMetric(c.waitSeconds, prometheus.CounterValue, s.WaitDuration.Seconds())
 }

@@ -27,18 +27,18 @@ var ErrNoChallenge = errors.New("mfa: no such WebAuthn challenge")
 // a random id with a TTL, and hands each out once (GETDEL): a challenge
 // answered, or replayed, finds nothing the second time.
 type Challenges struct {
-	pool   *redis.Pool
+	conns  redispool.Source
 	prefix string
 	ttl    time.Duration
 }
 
-// NewChallenges returns ceremonies kept under prefix in pool's Redis; ttl
+// NewChallenges returns ceremonies kept under prefix in conns' Redis; ttl
 // zero means ChallengeTTL.
-func NewChallenges(pool *redis.Pool, prefix string, ttl time.Duration) *Challenges {
+func NewChallenges(conns redispool.Source, prefix string, ttl time.Duration) *Challenges {
 	if ttl <= 0 {
 		ttl = ChallengeTTL
 	}
-	return &Challenges{pool: pool, prefix: prefix, ttl: ttl}
+	return &Challenges{conns: conns, prefix: prefix, ttl: ttl}
 }
 
 type ceremony struct {
@@ -56,7 +56,7 @@ func (c *Challenges) Put(ctx context.Context, purpose string, data *webauthn.Ses
 	if err != nil {
 		return "", fmt.Errorf("mfa: encode challenge: %w", err)
 	}
-	conn, err := c.pool.GetContext(ctx)
+	conn, err := c.conns.Get(ctx, c.prefix+id)
 	if err != nil {
 		return "", fmt.Errorf("mfa: store challenge: %w", err)
 	}
@@ -73,7 +73,7 @@ func (c *Challenges) Take(ctx context.Context, id, purpose string) (webauthn.Ses
 	if id == "" || len(id) > 64 {
 		return webauthn.SessionData{}, ErrNoChallenge
 	}
-	conn, err := c.pool.GetContext(ctx)
+	conn, err := c.conns.Get(ctx, c.prefix+id)
 	if err != nil {
 		return webauthn.SessionData{}, fmt.Errorf("mfa: read challenge: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/mfa"
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ func TestChallengesSingleUse(t *testing.T) {
 	t.Parallel()
 	r := testenv.StartRedis(t)
 	pool := r.Pool(t)
-	c := mfa.NewChallenges(pool, "test:webauthn:", 0)
+	c := mfa.NewChallenges(redispool.Single(pool), "test:webauthn:", 0)
 	ctx := context.Background()
 	data := &webauthn.SessionData{Challenge: "abc", UserID: mfa.UserHandle(7)}
 

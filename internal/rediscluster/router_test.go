@@ -29,7 +29,7 @@ func newPool(addr string) *redis.Pool {
 // belongs to the new primary (the map refreshed).
 func TestRouterFollowsTheSlots(t *testing.T) {
 	t.Parallel()
-	cl := testenv.StartCluster(t, 3)
+	cl := testenv.StartCluster(t, 3, 0)
 	ctx := t.Context()
 	r, err := rediscluster.New(ctx, cl.Addrs()[:1], newPool)
 	if err != nil {

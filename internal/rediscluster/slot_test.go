@@ -16,7 +16,7 @@ import (
 // session keys, and every key of one user falls in one slot.
 func TestSlotMatchesRedis(t *testing.T) {
 	t.Parallel()
-	cl := testenv.StartCluster(t, 3)
+	cl := testenv.StartCluster(t, 3, 0)
 	c := cl.Nodes[0].Conn(t)
 	keys := []string{"123456789", "", "foo", "{user1000}.following", "{user1000}.followers", "foo{}{bar}",
 		"foo{{bar}}zap", "foo{bar}{zap}", "{", "}", "{}", "a{b", "a}b{c}", "\xff\x00{\x01}", "authd:session:{3f}abc"}

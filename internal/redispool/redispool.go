@@ -40,6 +40,12 @@ type Options struct {
 	// SentinelPassword authenticates to the sentinels (their requirepass),
 	// which is separate from the master's password in the URL.
 	SentinelPassword string
+
+	// ClusterAddrs (host:port of some nodes) turn on Redis Cluster: the
+	// slot map is learnt from them and each primary gets its own pool (see
+	// Open); the URL's password and TLS setting apply to every node. A
+	// redis+cluster:// URL does the same.
+	ClusterAddrs []string
 }
 
 func (o *Options) defaults() {
@@ -169,8 +175,11 @@ func CheckURL(rawURL string) error {
 		}
 		return fmt.Errorf("redis URL: %s is not a URL; %s%s", shown, wantForm, hint)
 	}
+	if u.Scheme == "redis+cluster" || u.Scheme == "rediss+cluster" {
+		return checkClusterURL(u)
+	}
 	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return fmt.Errorf("redis URL %s: scheme must be redis:// or rediss://; %s", Redact(rawURL), wantForm)
+		return fmt.Errorf("redis URL %s: scheme must be redis://, rediss:// or redis+cluster://; %s", Redact(rawURL), wantForm)
 	}
 	if u.Host == "" {
 		return fmt.Errorf("redis URL %s: missing host; %s", Redact(rawURL), wantForm)

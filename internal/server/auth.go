@@ -12,7 +12,6 @@ import (
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/mfa"
 	"github.com/sessionauth/authd/internal/password"
-	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/user"
@@ -356,7 +355,7 @@ func (a *app) handleSignupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// Without Redis the new user could not be signed in: refuse before
 	// creating the account rather than leave the name taken behind a 503.
-	if err := redispool.Ping(r.Context(), a.Redis); err != nil {
+	if err := a.Redis.Ping(r.Context()); err != nil {
 		a.unavailable(w, r, fmt.Errorf("%w: %w", session.ErrUnavailable, err))
 		return
 	}

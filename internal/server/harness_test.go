@@ -31,6 +31,7 @@ import (
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/pwnlist"
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/secret"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/testenv"
@@ -127,7 +128,7 @@ func newTestServer(t testing.TB, opts ...func(*testOptions)) *testServer {
 	}
 	ts.opts = o
 	ts.metrics = metrics.New()
-	ts.metrics.RegisterPool(ts.pool)
+	ts.metrics.RegisterPool(redispool.Single(ts.pool))
 	ts.start(t)
 	return ts
 }
@@ -174,7 +175,7 @@ func (ts *testServer) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	o.session.ClientAddr = clients.Addr
-	sessions, err := session.NewManager(ts.pool, o.session, log)
+	sessions, err := session.NewManager(redispool.Single(ts.pool), o.session, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,17 +205,17 @@ func (ts *testServer) start(t testing.TB) {
 		t.Fatal(err)
 	}
 	h, err := New(Config{
-		MFA: ts.mfa, Now: o.clock, Challenges: mfa.NewChallenges(ts.pool, ts.prefix+"webauthn:", 0),
+		MFA: ts.mfa, Now: o.clock, Challenges: mfa.NewChallenges(redispool.Single(ts.pool), ts.prefix+"webauthn:", 0),
 		AccessTokens: ts.issuer, TokenAudiences: o.audiences, ResourceServers: o.resourceServers, CORSOrigins: o.corsOrigins,
 		Mail: ts.mailer, Tokens: ts.tokens, Passwords: pwnlist.New(pwnlist.Options{RangeURL: o.rangeURL, Log: log}),
 		Log: log, Users: ts.users, Sessions: sessions, Hasher: ts.hasher,
 		Activity:   activity.NewStore(ts.db, time.Hour, 100),
-		Throttle:   throttle.New(ts.pool, ts.prefix+"throttle:"),
+		Throttle:   throttle.New(redispool.Single(ts.pool), ts.prefix+"throttle:"),
 		Limits:     o.limits,
 		HSTSMaxAge: o.hsts,
 		Metrics:    ts.metrics,
 		ClientAddr: clients.Addr,
-		DB:         ts.db, Redis: ts.pool, SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
+		DB:         ts.db, Redis: redispool.Single(ts.pool), SignupEnabled: o.signup, MaxBodyBytes: o.maxBody,
 		Devices:               ts.devices,
 		HSTSIncludeSubdomains: o.hstsSubdomains,
 		HSTSPreload:           o.hstsPreload,

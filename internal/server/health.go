@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"time"
-
-	"github.com/sessionauth/authd/internal/redispool"
 )
 
 // handleHealth answers while the process can serve HTTP at all.
@@ -31,7 +29,7 @@ func (a *app) handleReady(w http.ResponseWriter, r *http.Request) {
 		}()
 		return done
 	}
-	redisErr := check("redis", func(ctx context.Context) error { return redispool.Ping(ctx, a.Redis) })
+	redisErr := check("redis", func(ctx context.Context) error { return a.Redis.Ping(ctx) })
 	dbErr := check("database", a.DB.PingContext)
 	checks := map[string]string{"redis": "ok", "database": "ok"}
 	status := http.StatusOK

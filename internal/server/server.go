@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
-	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/activity"
 	"github.com/sessionauth/authd/internal/clientip"
@@ -26,6 +25,7 @@ import (
 	"github.com/sessionauth/authd/internal/notice"
 	"github.com/sessionauth/authd/internal/password"
 	"github.com/sessionauth/authd/internal/pwnlist"
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/session"
 	"github.com/sessionauth/authd/internal/throttle"
 	"github.com/sessionauth/authd/internal/token"
@@ -52,7 +52,7 @@ type Config struct {
 	ClientAddr func(*http.Request) string
 	// DB and Redis are pinged by /readyz.
 	DB    *sql.DB
-	Redis *redis.Pool
+	Redis redispool.Source
 	// StoreWarning, when set, is said on /readyz: sessions live in an
 	// embedded store (REDIS_URL=memory://), for development only.
 	StoreWarning string

@@ -47,9 +47,9 @@ func (a ackResult) missed() bool { return a.replicas > 0 && a.acked == 0 }
 // acknowledge it, on the same connection (WAIT counts the writes of its own
 // connection).
 func (s *Store) durableScript(ctx context.Context, sc *redis.Script, keysAndArgs ...any) (any, ackResult, error) {
-	c, err := s.pool.GetContext(ctx)
+	c, err := s.conn(ctx, keysAndArgs)
 	if err != nil {
-		return nil, ackResult{}, fmt.Errorf("%w: get connection: %w", errStore, err)
+		return nil, ackResult{}, err
 	}
 	defer c.Close()
 	reply, err := redispool.DoScript(ctx, c, sc, keysAndArgs...)
@@ -62,9 +62,9 @@ func (s *Store) durableScript(ctx context.Context, sc *redis.Script, keysAndArgs
 
 // durableDo is do, followed by waitReplicas on the same connection.
 func (s *Store) durableDo(ctx context.Context, cmd string, args ...any) (any, ackResult, error) {
-	c, err := s.pool.GetContext(ctx)
+	c, err := s.conn(ctx, args)
 	if err != nil {
-		return nil, ackResult{}, fmt.Errorf("%w: get connection: %w", errStore, err)
+		return nil, ackResult{}, err
 	}
 	defer c.Close()
 	reply, err := redispool.Do(ctx, c, cmd, args...)

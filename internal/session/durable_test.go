@@ -82,7 +82,7 @@ func TestRevocationWaitsForAReplica(t *testing.T) {
 		primary, replica := startReplicated(t)
 		var logs bytes.Buffer
 		acks := &ackCounter{}
-		m, err := NewManager(primary.Pool(t), Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, KeyPrefix: "s:",
+		m, err := NewManager(redispool.Single(primary.Pool(t)), Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, KeyPrefix: "s:",
 			ReplicaAckTimeout: 100 * time.Millisecond, OnReplicaAckMissed: acks.missed},
 			slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
@@ -167,7 +167,7 @@ func TestRevocationsSurviveFailover(t *testing.T) {
 	}
 	t.Cleanup(func() { pool.Close() })
 	acks := &ackCounter{}
-	m, err := NewManager(pool, Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, KeyPrefix: "s:",
+	m, err := NewManager(redispool.Single(pool), Config{Lifetime: time.Hour, IdleTimeout: 10 * time.Minute, KeyPrefix: "s:",
 		ReplicaAckTimeout: time.Second, OnReplicaAckMissed: acks.missed}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

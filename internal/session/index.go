@@ -221,9 +221,9 @@ type indexEntry struct {
 // list returns the user's indexed sessions with their records, and prunes
 // members whose record has expired.
 func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
-	c, err := s.pool.GetContext(ctx)
+	c, err := s.conn(ctx, []any{s.indexKey(userID)})
 	if err != nil {
-		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
+		return nil, err
 	}
 	defer c.Close()
 	pairs, err := redis.Strings(redispool.Do(ctx, c, "ZRANGE", s.indexKey(userID), 0, -1, "WITHSCORES"))
@@ -268,9 +268,9 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 }
 
 func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any) (any, error) {
-	c, err := s.pool.GetContext(ctx)
+	c, err := s.conn(ctx, keysAndArgs)
 	if err != nil {
-		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
+		return nil, err
 	}
 	defer c.Close()
 	reply, err := redispool.DoScript(ctx, c, sc, keysAndArgs...)

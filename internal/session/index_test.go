@@ -13,6 +13,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
@@ -40,7 +41,7 @@ func newTestManager(t *testing.T, cfg Config) (*Manager, redis.Conn) {
 		cfg.Lifetime, cfg.IdleTimeout = time.Hour, 10*time.Minute
 	}
 	cfg.KeyPrefix = "s:"
-	m, err := NewManager(r.Pool(t), cfg, slog.New(slog.DiscardHandler))
+	m, err := NewManager(redispool.Single(r.Pool(t)), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

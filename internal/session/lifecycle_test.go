@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
@@ -235,7 +237,7 @@ func TestEndReason(t *testing.T) {
 // the create script) against a real Redis.
 func BenchmarkSignIn(b *testing.B) {
 	r := testenv.StartRedis(b)
-	m, err := NewManager(r.Pool(b), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
+	m, err := NewManager(redispool.Single(r.Pool(b)), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -253,7 +255,7 @@ func BenchmarkSignIn(b *testing.B) {
 // BenchmarkDrawToken measures the token draws alone.
 func BenchmarkDrawToken(b *testing.B) {
 	r := testenv.StartRedis(b)
-	m, err := NewManager(r.Pool(b), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
+	m, err := NewManager(redispool.Single(r.Pool(b)), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

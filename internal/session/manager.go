@@ -28,9 +28,9 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-	"github.com/gomodule/redigo/redis"
 
 	"github.com/sessionauth/authd/internal/clientip"
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/useragent"
 )
 
@@ -183,8 +183,8 @@ const (
 	keyClient   = "cid"  // a token session's OAuth client_id
 )
 
-// NewManager returns a Manager storing sessions in pool's Redis.
-func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error) {
+// NewManager returns a Manager storing sessions in conns' Redis.
+func NewManager(conns redispool.Source, cfg Config, log *slog.Logger) (*Manager, error) {
 	if cfg.Lifetime <= 0 || cfg.IdleTimeout <= 0 {
 		return nil, errors.New("session: lifetime and idle timeout must be positive")
 	}
@@ -223,7 +223,7 @@ func NewManager(pool *redis.Pool, cfg Config, log *slog.Logger) (*Manager, error
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	store := NewStore(pool, cfg.KeyPrefix)
+	store := NewStore(conns, cfg.KeyPrefix)
 	store.ackTimeout = cfg.ReplicaAckTimeout
 	sm := scs.New()
 	sm.Store = store

@@ -37,7 +37,7 @@ var (
 //     resurrect a session that a sign-out deleted in the meantime. Updates here
 //     use SET … XX (only if the key still exists) and new tokens SET … NX.
 type Store struct {
-	pool   *redis.Pool
+	conns  redispool.Source
 	prefix string
 	// ackTimeout bounds the wait for replicas after a write that ends
 	// sessions (durable.go); zero or negative: no wait.
@@ -46,9 +46,9 @@ type Store struct {
 
 var _ scs.CtxStore = (*Store)(nil)
 
-// NewStore returns a store keeping records under prefix in pool's Redis.
-func NewStore(pool *redis.Pool, prefix string) *Store {
-	return &Store{pool: pool, prefix: prefix}
+// NewStore returns a store keeping records under prefix in conns' Redis.
+func NewStore(conns redispool.Source, prefix string) *Store {
+	return &Store{conns: conns, prefix: prefix}
 }
 
 // commitOpts travel with the context from Manager through scs.Commit to
@@ -186,9 +186,9 @@ func (s *Store) Delete(token string) error {
 }
 
 func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
-	c, err := s.pool.GetContext(ctx)
+	c, err := s.conn(ctx, args)
 	if err != nil {
-		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
+		return nil, err
 	}
 	defer c.Close()
 	reply, err := redispool.Do(ctx, c, cmd, args...)
@@ -196,4 +196,23 @@ func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
 		return nil, fmt.Errorf("%w: %s: %w", errStore, cmd, err)
 	}
 	return reply, nil
+}
+
+// conn takes a connection for the first of args, which every command and
+// script of the store names first: in a Redis Cluster it is the node of
+// that key's slot, which (keys.go) holds every key the call touches.
+func (s *Store) conn(ctx context.Context, args []any) (redis.Conn, error) {
+	key, _ := firstOr(args).(string)
+	c, err := s.conns.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
+	}
+	return c, nil
+}
+
+func firstOr(args []any) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
 }

@@ -9,12 +9,13 @@ import (
 	"github.com/alexedwards/scs/redisstore"
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
 func TestStoreUpdateNeverResurrects(t *testing.T) {
 	r := testenv.StartRedis(t)
-	s := NewStore(r.Pool(t), "p:")
+	s := NewStore(redispool.Single(r.Pool(t)), "p:")
 	ctx := context.Background()
 	exp := time.Now().Add(time.Minute)
 	tok, old := hashToken("tok"), hashToken("old")
@@ -60,7 +61,7 @@ func TestStoreUpdateNeverResurrects(t *testing.T) {
 func TestStoreExpiryAndRedisstoreLayout(t *testing.T) {
 	r := testenv.StartRedis(t)
 	pool := r.Pool(t)
-	s := NewStore(pool, "authd:session:")
+	s := NewStore(redispool.Single(pool), "authd:session:")
 	ctx := context.Background()
 	exp := time.Now().Add(90 * time.Second)
 	h1 := hashToken("token one")
@@ -96,7 +97,7 @@ func TestStoreExpiryAndRedisstoreLayout(t *testing.T) {
 
 func TestStoreHonoursContextAndReportsOutage(t *testing.T) {
 	r := testenv.StartRedis(t)
-	s := NewStore(r.Pool(t), "p:")
+	s := NewStore(redispool.Single(r.Pool(t)), "p:")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := s.FindCtx(ctx, hashToken("x")); !errors.Is(err, errStore) || !errors.Is(err, context.Canceled) {

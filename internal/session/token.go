@@ -257,9 +257,9 @@ func (m *Manager) Refresh(ctx context.Context, tok string) (TokenSession, error)
 		return TokenSession{}, err
 	}
 	p := m.cfg.KeyPrefix
-	c, err := m.store.pool.GetContext(ctx)
+	c, err := m.store.conn(ctx, []any{familyKey(p, id)})
 	if err != nil {
-		return TokenSession{}, m.storeErr("refresh", fmt.Errorf("%w: get connection: %w", errStore, err))
+		return TokenSession{}, m.storeErr("refresh", err)
 	}
 	defer c.Close()
 	reply, err := redis.Values(redispool.DoScript(ctx, c, rotateScript, familyKey(p, id), graceKey(p, id),

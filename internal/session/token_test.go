@@ -11,6 +11,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
@@ -243,7 +244,7 @@ func TestRefreshTokenRevokeAndInspect(t *testing.T) {
 
 func BenchmarkRefresh(b *testing.B) {
 	r := testenv.StartRedis(b)
-	m, err := NewManager(r.Pool(b), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
+	m, err := NewManager(redispool.Single(r.Pool(b)), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func BenchmarkRefresh(b *testing.B) {
 // signature: one GET and a decode.
 func BenchmarkLive(b *testing.B) {
 	r := testenv.StartRedis(b)
-	m, err := NewManager(r.Pool(b), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
+	m, err := NewManager(redispool.Single(r.Pool(b)), Config{Lifetime: time.Hour, IdleTimeout: time.Minute, KeyPrefix: "b:"}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

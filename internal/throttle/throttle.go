@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
 	"github.com/sessionauth/authd/internal/redispool"
 )
 
@@ -65,13 +66,13 @@ type Taken struct {
 
 // Limiter counts attempts in Redis under a key prefix.
 type Limiter struct {
-	pool   *redis.Pool
+	conns  redispool.Source
 	prefix string
 }
 
-// New returns a Limiter keeping its counters under prefix in pool's Redis.
-func New(pool *redis.Pool, prefix string) *Limiter {
-	return &Limiter{pool: pool, prefix: prefix}
+// New returns a Limiter keeping its counters under prefix in conns' Redis.
+func New(conns redispool.Source, prefix string) *Limiter {
+	return &Limiter{conns: conns, prefix: prefix}
 }
 
 // takeScript: KEYS are the counters, ARGV their limits then their windows
@@ -131,7 +132,7 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (Taken, error) 
 	for _, c := range active {
 		args = append(args, c.Window.Milliseconds())
 	}
-	conn, err := l.pool.GetContext(ctx)
+	conn, err := l.conns.Get(ctx, tag)
 	if err != nil {
 		return Taken{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -193,7 +194,7 @@ func (l *Limiter) settle(ctx context.Context, reset, refund []Counter) error {
 	}
 	args[0] = len(args) - 1
 	args = append(args, n)
-	conn, err := l.pool.GetContext(ctx)
+	conn, err := l.conns.Get(ctx, tag)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -204,8 +205,14 @@ func (l *Limiter) settle(ctx context.Context, reset, refund []Counter) error {
 	return nil
 }
 
+// tag is the Redis Cluster hash tag of every counter: one attempt counts
+// on the account, the address and the device in one script, which a
+// cluster runs only when all its keys share a slot. Sign-ins are few (each
+// costs a bcrypt), so one slot on one node carries a whole deployment's.
+const tag = "{throttle}"
+
 func (l *Limiter) key(c Counter) string {
-	return l.prefix + c.Scope + ":" + c.Key
+	return l.prefix + tag + c.Scope + ":" + c.Key
 }
 
 // AccountKey is the counter key of a sign-in name: a hash, so that any

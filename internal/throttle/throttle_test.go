@@ -9,13 +9,14 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/sessionauth/authd/internal/redispool"
 	"github.com/sessionauth/authd/internal/testenv"
 	"github.com/sessionauth/authd/internal/throttle"
 )
 
 func TestTakeNeverExceedsLimitUnderRace(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := throttle.New(r.Pool(t), "t:")
+	l := throttle.New(redispool.Single(r.Pool(t)), "t:")
 	acct := throttle.Counter{Scope: "account", Key: throttle.AccountKey("alice"), Limit: 5, Window: time.Minute}
 	addr := throttle.Counter{Scope: "address", Key: throttle.AddressKey("192.0.2.1"), Limit: 100, Window: time.Minute}
 
@@ -54,7 +55,7 @@ func TestTakeNeverExceedsLimitUnderRace(t *testing.T) {
 
 func TestSuccessResetsAccountAndRefundsAddress(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := throttle.New(r.Pool(t), "t:")
+	l := throttle.New(redispool.Single(r.Pool(t)), "t:")
 	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 3, Window: time.Minute}
 	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 10, Window: time.Minute}
 	for range 3 {
@@ -82,7 +83,7 @@ func TestSuccessResetsAccountAndRefundsAddress(t *testing.T) {
 
 func TestLimitExpires(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := throttle.New(r.Pool(t), "t:")
+	l := throttle.New(redispool.Single(r.Pool(t)), "t:")
 	c := throttle.Counter{Scope: "account", Key: "k", Limit: 1, Window: 300 * time.Millisecond}
 	if tk, _ := l.Take(t.Context(), c); tk.Refused != nil {
 		t.Fatal("first attempt refused")
@@ -99,7 +100,7 @@ func TestLimitExpires(t *testing.T) {
 
 func TestDisabledCountersAndRedisDown(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := throttle.New(r.Pool(t), "t:")
+	l := throttle.New(redispool.Single(r.Pool(t)), "t:")
 	off := throttle.Counter{Scope: "account", Key: "k", Limit: 0, Window: time.Minute}
 	for range 10 {
 		if tk, err := l.Take(t.Context(), off); tk.Refused != nil || tk.Left != -1 || err != nil {
@@ -135,7 +136,7 @@ func TestKeys(t *testing.T) {
 
 func TestRefundGivesSlotsBack(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := throttle.New(r.Pool(t), "t:")
+	l := throttle.New(redispool.Single(r.Pool(t)), "t:")
 	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 2, Window: time.Minute}
 	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 10, Window: time.Minute}
 	for range 2 {
@@ -169,7 +170,7 @@ func TestRefundGivesSlotsBack(t *testing.T) {
 // only the counter it is given.
 func TestLeftAndOwnBudgets(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := throttle.New(r.Pool(t), "t:")
+	l := throttle.New(redispool.Single(r.Pool(t)), "t:")
 	acct := throttle.Counter{Scope: "account", Key: "k", Limit: 3, Window: time.Minute}
 	addr := throttle.Counter{Scope: "address", Key: "a", Limit: 5, Window: time.Minute}
 	dev := throttle.Counter{Scope: "device", Key: "d", Limit: 2, Window: time.Minute}

@@ -1,0 +1,326 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/sessionauth/authd/internal/rediscluster"
+	"github.com/sessionauth/authd/internal/session"
+	"github.com/sessionauth/authd/internal/testenv"
+)
+
+// clusterPrefix is the session key prefix of the cluster test's server.
+const clusterPrefix = "e2e:session:"
+
+// TestRedisCluster runs authd on a real Redis Cluster of 3 primaries, each
+// with a replica: the sign-in, list, revoke, password change and throttle
+// flow; then a primary killed right after a sign-out (the session stays
+// ended, the others continue once its replica is promoted); then every slot
+// of a primary moved away by redis-cli --cluster reshard while requests
+// keep coming (no error, no session lost).
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	cl := testenv.StartCluster(t, 3, 1)
+	settings := map[string]string{
+		"DATABASE_URL":     testenv.SQLiteURL(t),
+		"REDIS_URL":        "redis+cluster://" + strings.Join(cl.Primaries(t), ","),
+		"REDIS_KEY_PREFIX": clusterPrefix,
+	}
+	const users = 6
+	name := func(i int) string { return fmt.Sprintf("user%d", i) }
+	for i := range users {
+		addUser(t, settings, name(i), userPassword)
+	}
+	p := startAuthd(t, settings)
+	c := noRedirects()
+
+	// Two sessions per user; users' sessions spread over the primaries.
+	tokens := make([][]string, users)
+	for i := range users {
+		for range 2 {
+			tokens[i] = append(tokens[i], signInAs(t, c, p.URL, name(i), userPassword))
+		}
+	}
+	live := map[string]string{} // token → user name, for the load below
+	nodes := map[string]bool{}
+	for i, ts := range tokens {
+		for _, tok := range ts {
+			wantMe(t, c, p.URL, tok, name(i), http.StatusOK, "after sign-in")
+			live[tok] = name(i)
+			nodes[cl.OwnerOf(t, rediscluster.Slot(session.RecordKey(clusterPrefix, tok)), "")] = true
+		}
+	}
+	if len(nodes) < 2 {
+		t.Fatalf("%d users' sessions all live on %v: the test needs them on several primaries", users, nodes)
+	}
+
+	// List, then revoke the other session.
+	list := listSessions(t, c, p.URL, tokens[0][0])
+	if len(list) != 2 {
+		t.Fatalf("user0 lists %d sessions, want 2: %+v", len(list), list)
+	}
+	for _, s := range list {
+		if !s.Current {
+			resp := postJSON(t, c, p.URL+"/api/sessions/"+s.ID+"/revoke", tokens[0][0], nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("revoke: status %d", resp.StatusCode)
+			}
+		}
+	}
+	wantMe(t, c, p.URL, tokens[0][1], "", http.StatusUnauthorized, "revoked")
+	delete(live, tokens[0][1])
+
+	// The command line finds the same sessions, through REDIS_CLUSTER_ADDRS.
+	cli := map[string]string{
+		"DATABASE_URL": settings["DATABASE_URL"], "REDIS_KEY_PREFIX": clusterPrefix,
+		"REDIS_CLUSTER_ADDRS": strings.Join(cl.Primaries(t)[:1], ","),
+	}
+	if out := runAuthdCommand(t, cli, "session", "list", name(1)); strings.Count(out, "Go client") != 2 {
+		t.Errorf("authd session list %s: want a header and 2 sessions:\n%s", name(1), out)
+	}
+
+	// A password change ends the user's other session.
+	resp := postJSON(t, c, p.URL+"/api/password", tokens[2][0],
+		map[string]string{"current_password": userPassword, "new_password": "a brand new passphrase 42"})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("password change: status %d", resp.StatusCode)
+	}
+	wantMe(t, c, p.URL, tokens[2][1], "", http.StatusUnauthorized, "after the password change")
+	delete(live, tokens[2][0])
+	delete(live, tokens[2][1])
+	if tok := sessionCookie(resp); tok != "" {
+		live[tok] = name(2)
+	}
+
+	// The throttle counts on the cluster: wrong passwords end in 429.
+	throttled := false
+	for range 30 {
+		r, err := c.PostForm(p.URL+"/login", url.Values{"username": {name(3)}, "password": {"wrong"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		if r.StatusCode == http.StatusTooManyRequests {
+			throttled = true
+			break
+		}
+		if r.StatusCode != http.StatusUnauthorized && r.StatusCode != http.StatusOK {
+			t.Fatalf("wrong password: status %d, want 401 (or the form again) until 429", r.StatusCode)
+		}
+	}
+	if !throttled {
+		t.Fatal("30 wrong passwords were never throttled")
+	}
+
+	// Sign out, and kill that session's primary at once: once its replica
+	// is promoted, the signed-out session is still refused (the sign-out
+	// waited for the replica), and every other session continues.
+	out := tokens[4][0]
+	victim := cl.OwnerOf(t, rediscluster.Slot(session.RecordKey(clusterPrefix, out)), "")
+	req, _ := http.NewRequest(http.MethodPost, p.URL+"/logout", nil)
+	req.AddCookie(&http.Cookie{Name: "session_id", Value: out})
+	if r, err := c.Do(req); err != nil || r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-out: %v %v", r, err)
+	}
+	cl.Kill(t, victim)
+	delete(live, out)
+	promoted := cl.WaitFailover(t, rediscluster.Slot(session.RecordKey(clusterPrefix, out)), victim, 30*time.Second)
+	t.Logf("killed primary %s; its replica %s took over", victim, promoted)
+	wantEventually(t, c, p.URL, live, 10*time.Second)
+	wantMe(t, c, p.URL, out, "", http.StatusUnauthorized, "signed out just before its primary was killed")
+	wantMe(t, c, p.URL, tokens[0][1], "", http.StatusUnauthorized, "revoked before the failover")
+
+	// Move every slot of the primary holding most sessions to another one,
+	// under load: each request is answered 200 throughout.
+	from, to := busiest(t, cl, live), ""
+	for _, a := range cl.Primaries(t) {
+		if a != from {
+			to = a
+			break
+		}
+	}
+	n := len(cl.SlotsOf(t, from))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var failures []string
+	for w := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for tok, who := range live {
+					status, got, err := me(c, p.URL, tok)
+					mu.Lock()
+					statuses[status]++
+					if err != nil || status != http.StatusOK || got != who {
+						failures = append(failures, fmt.Sprintf("worker %d: %s: %d %q %v", w, who, status, got, err))
+					}
+					mu.Unlock()
+				}
+				if i%5 == 0 { // the list is a multi-key read (ZRANGE, MGET)
+					listSessions(t, c, p.URL, tokens[1][0])
+				}
+			}
+		})
+	}
+	began := time.Now()
+	cl.Reshard(t, from, to, n)
+	took := time.Since(began)
+	close(stop)
+	wg.Wait()
+	t.Logf("resharded %d slots from %s to %s in %s under load: statuses %v", n, from, to, took.Round(time.Millisecond), statuses)
+	if left := len(cl.SlotsOf(t, from)); left != 0 {
+		t.Fatalf("%s still serves %d slots after the reshard", from, left)
+	}
+	if keys, err := redis.Int(cl.Node(t, from).Conn(t).Do("DBSIZE")); err != nil || keys != 0 {
+		t.Fatalf("%s still holds %d keys after the reshard (%v)", from, keys, err)
+	}
+	if len(failures) > 0 {
+		t.Fatalf("%d requests failed during the reshard, first: %s", len(failures), failures[0])
+	}
+	if statuses[http.StatusOK] == 0 {
+		t.Fatal("no request ran during the reshard")
+	}
+	for tok, who := range live {
+		wantMe(t, c, p.URL, tok, who, http.StatusOK, "after the reshard")
+	}
+	wantMe(t, c, p.URL, out, "", http.StatusUnauthorized, "signed out, after the reshard")
+}
+
+// signInAs is signIn for any user.
+func signInAs(t *testing.T, c *http.Client, base, name, pw string) string {
+	t.Helper()
+	resp, err := c.PostForm(base+"/login", url.Values{"username": {name}, "password": {pw}})
+	if err != nil {
+		t.Fatalf("sign in %s: %v", name, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || sessionCookie(resp) == "" {
+		t.Fatalf("sign in %s: status %d, cookies %q", name, resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	return sessionCookie(resp)
+}
+
+// me asks /api/me with token and returns the status and the user's name.
+func me(c *http.Client, base, token string) (int, string, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/me", nil)
+	req.AddCookie(&http.Cookie{Name: "session_id", Value: token})
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		User struct {
+			Name string `json:"name"`
+		} `json:"user"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &body); err != nil {
+		return resp.StatusCode, "", fmt.Errorf("body %q: %w", b, err)
+	}
+	return resp.StatusCode, body.User.Name, nil
+}
+
+func wantMe(t *testing.T, c *http.Client, base, token, name string, want int, when string) {
+	t.Helper()
+	status, got, err := me(c, base, token)
+	if err != nil || status != want || got != name {
+		t.Fatalf("%s: /api/me = %d %q (%v), want %d %q", when, status, got, err, want, name)
+	}
+}
+
+// wantEventually waits until every live session answers 200 (its primary
+// may have just failed over); a 401 is a lost session and fails at once.
+func wantEventually(t *testing.T, c *http.Client, base string, live map[string]string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for tok, who := range live {
+		for {
+			status, got, err := me(c, base, tok)
+			if err == nil && status == http.StatusOK && got == who {
+				break
+			}
+			if status == http.StatusUnauthorized || time.Now().After(deadline) {
+				t.Fatalf("after the failover, %s's session: %d %q %v", who, status, got, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+type listedSession struct {
+	ID      string `json:"id"`
+	Current bool   `json:"current"`
+}
+
+func listSessions(t *testing.T, c *http.Client, base, token string) []listedSession {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/sessions", nil)
+	req.AddCookie(&http.Cookie{Name: "session_id", Value: token})
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Errorf("list sessions: %v", err)
+		return nil
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Sessions []listedSession `json:"sessions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("list sessions: status %d, %v", resp.StatusCode, err)
+	}
+	return body.Sessions
+}
+
+// postJSON posts v (nil: no body) as JSON with the session cookie.
+func postJSON(t *testing.T, c *http.Client, u, token string, v any) *http.Response {
+	t.Helper()
+	var body io.Reader
+	if v != nil {
+		b, _ := json.Marshal(v)
+		body = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(http.MethodPost, u, body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.AddCookie(&http.Cookie{Name: "session_id", Value: token})
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+// busiest is the primary holding the most live sessions.
+func busiest(t *testing.T, cl *testenv.Cluster, live map[string]string) string {
+	t.Helper()
+	count := map[string]int{}
+	best := ""
+	for tok := range live {
+		a := cl.OwnerOf(t, rediscluster.Slot(session.RecordKey(clusterPrefix, tok)), "")
+		count[a]++
+		if best == "" || count[a] > count[best] {
+			best = a
+		}
+	}
+	return best
+}
