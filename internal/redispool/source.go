@@ -34,7 +34,7 @@ func Single(p *redis.Pool) Source { return single{p} }
 type single struct{ p *redis.Pool }
 
 func (s single) Get(ctx context.Context, _ string) (redis.Conn, error) { return s.p.GetContext(ctx) }
-func (s single) Ping(ctx context.Context) error                       { return Ping(ctx, s.p) }
+func (s single) Ping(ctx context.Context) error                        { return Ping(ctx, s.p) }
 func (s single) Stats() redis.PoolStats                                { return s.p.Stats() }
 func (s single) MaxActive() int                                        { return s.p.MaxActive }
 func (s single) Close() error                                          { return s.p.Close() }
