@@ -165,4 +165,21 @@ func TestMemoryRedisURL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cannot be combined with REDIS_SENTINEL_ADDRS") {
 		t.Errorf("memory:// with sentinels: %v", err)
 	}
+	for _, c := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1,b:2", "REDIS_SENTINEL_ADDRS": "h:26379", "REDIS_SENTINEL_MASTER": "m"}, "cannot be combined: a cluster fails over by itself"},
+		{map[string]string{"REDIS_URL": "redis+cluster://a:1,b:2", "REDIS_SENTINEL_ADDRS": "h:26379", "REDIS_SENTINEL_MASTER": "m"}, "cannot be combined: a cluster fails over by itself"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1,b"}, `REDIS_CLUSTER_ADDRS: cluster node "b": want host:port`},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_URL": "redis://h:1/2"}, "only database 0"},
+		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_URL": "memory://"}, "cannot be combined with REDIS_CLUSTER_ADDRS"},
+	} {
+		if _, err := load(nil, c.env); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error with %q", c.env, err, c.want)
+		}
+	}
+	if _, err := load(nil, map[string]string{"REDIS_CLUSTER_ADDRS": "a:1,b:2"}); err != nil {
+		t.Errorf("REDIS_CLUSTER_ADDRS alone: %v", err)
+	}
 }

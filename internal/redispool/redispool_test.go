@@ -76,15 +76,20 @@ func fillIdle(t *testing.T, pool *redis.Pool, n int) {
 func TestCheckURL(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"redis://127.0.0.1:6379/0": "",
-		"rediss://:pw@h:6380/2":    "",
-		"redis://h:6379":           "",
-		"redis://host/abc":         `the path must be a database number such as /0, not "/abc"`,
-		"127.0.0.1:6391":           `"127.0.0.1:6391" is not a URL; want redis://[:password@]host:port/db, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS) (for this address: redis://127.0.0.1:6391/0)`,
-		"http://x":                 "scheme must be redis:// or rediss://",
-		"redis://":                 "missing host",
-		":secret@h:1":              "the value is not a URL",
-		"redis://:secret@h:1/-1":   "xxxxx",
+		"redis://127.0.0.1:6379/0":             "",
+		"rediss://:pw@h:6380/2":                "",
+		"redis://h:6379":                       "",
+		"redis://host/abc":                     `the path must be a database number such as /0, not "/abc"`,
+		"127.0.0.1:6391":                       `"127.0.0.1:6391" is not a URL; want redis://[:password@]host:port/db, e.g. redis://127.0.0.1:6379/0 (rediss:// for TLS) (for this address: redis://127.0.0.1:6391/0)`,
+		"http://x":                             "scheme must be redis://, rediss:// or redis+cluster://",
+		"redis+cluster://h1:1,h2:2":            "",
+		"rediss+cluster://:secret@h1:1,h2:2/0": "",
+		"redis+cluster://:secret@h1:1,h2:x/0":  "the value is not a URL",
+		"redis+cluster://h1:1,:2/0":            `cluster node ":2": want host:port`,
+		"redis+cluster://:secret@h1:1,h2:2/3":  "only database 0",
+		"redis://":                             "missing host",
+		":secret@h:1":                          "the value is not a URL",
+		"redis://:secret@h:1/-1":               "xxxxx",
 	} {
 		err := redispool.CheckURL(in)
 		switch {
@@ -94,6 +99,30 @@ func TestCheckURL(t *testing.T) {
 			t.Errorf("CheckURL(%q) = %v, want an error with %q", in, err, want)
 		case err != nil && strings.Contains(err.Error(), "secret"):
 			t.Errorf("CheckURL(%q) = %v shows the password", in, err)
+		}
+	}
+}
+
+// A cluster given by REDIS_CLUSTER_ADDRS is recorded for the command line
+// as one redis+cluster:// URL with the same credentials; anything else as
+// it was given.
+func TestStoreURL(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		url   string
+		addrs []string
+		want  string
+	}{
+		{"redis://:pw@h:6379/0", nil, "redis://:pw@h:6379/0"},
+		{"redis+cluster://a:1,b:2", nil, "redis+cluster://a:1,b:2"},
+		{"rediss://:pw@ignored:6379/0", []string{"a:1", "b:2"}, "rediss+cluster://:pw@a:1,b:2"},
+	} {
+		got := redispool.StoreURL(c.url, c.addrs)
+		if got != c.want {
+			t.Errorf("StoreURL(%q, %q) = %q, want %q", c.url, c.addrs, got, c.want)
+		}
+		if redispool.IsCluster(got, nil) != (c.addrs != nil || strings.Contains(c.url, "+cluster")) {
+			t.Errorf("IsCluster(%q) = %v", got, !redispool.IsCluster(got, nil))
 		}
 	}
 }

@@ -45,10 +45,10 @@ func TestTakeNeverExceedsLimitUnderRace(t *testing.T) {
 	}
 	// Refused attempts are not counted: the address saw only the five.
 	c := r.Conn(t)
-	if n, _ := redis.Int(c.Do("GET", "t:address:192.0.2.1")); n != 5 {
+	if n, _ := redis.Int(c.Do("GET", "t:{throttle}address:192.0.2.1")); n != 5 {
 		t.Errorf("address counter = %d, want 5", n)
 	}
-	if ttl, _ := redis.Int64(c.Do("PTTL", "t:address:192.0.2.1")); ttl <= 0 || ttl > 60000 {
+	if ttl, _ := redis.Int64(c.Do("PTTL", "t:{throttle}address:192.0.2.1")); ttl <= 0 || ttl > 60000 {
 		t.Errorf("address counter TTL = %d ms, want within the window", ttl)
 	}
 }
@@ -70,10 +70,10 @@ func TestSuccessResetsAccountAndRefundsAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := r.Conn(t)
-	if n, _ := redis.Int(c.Do("EXISTS", "t:account:k")); n != 0 {
+	if n, _ := redis.Int(c.Do("EXISTS", "t:{throttle}account:k")); n != 0 {
 		t.Error("account counter survived a success")
 	}
-	if n, _ := redis.Int(c.Do("GET", "t:address:a")); n != 2 {
+	if n, _ := redis.Int(c.Do("GET", "t:{throttle}address:a")); n != 2 {
 		t.Errorf("address counter after a success = %d, want 2", n)
 	}
 	if tk, _ := l.Take(t.Context(), acct, addr); tk.Refused != nil {
@@ -148,7 +148,7 @@ func TestRefundGivesSlotsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := r.Conn(t)
-	for key, want := range map[string]int{"t:account:k": 1, "t:address:a": 1} {
+	for key, want := range map[string]int{"t:{throttle}account:k": 1, "t:{throttle}address:a": 1} {
 		if n, _ := redis.Int(c.Do("GET", key)); n != want {
 			t.Errorf("%s = %d after a refund, want %d", key, n, want)
 		}
@@ -160,7 +160,7 @@ func TestRefundGivesSlotsBack(t *testing.T) {
 	for range 5 {
 		_ = l.Refund(t.Context(), acct, addr)
 	}
-	if n, _ := redis.Int(c.Do("GET", "t:account:k")); n != 0 {
+	if n, _ := redis.Int(c.Do("GET", "t:{throttle}account:k")); n != 0 {
 		t.Errorf("account counter after many refunds = %d, want 0", n)
 	}
 }
