@@ -55,7 +55,7 @@ func TestMintAndAgeSessions(t *testing.T) {
 	for i, tok := range tokens {
 		distinct[tok] = true
 		info := current(t, m.mgr, tok)
-		id := int64(i%users) + 1
+		id := mintedUserBase + int64(i%users)
 		if info.UserID != id || info.Name != fmt.Sprintf("user%06d", id) {
 			t.Fatalf("session %d belongs to %d %q, want %d", i, info.UserID, info.Name, id)
 		}
