@@ -199,14 +199,18 @@ func (r *Router) Do(ctx context.Context, key, cmd string, args ...any) (any, err
 	return c.Do(cmd, args...)
 }
 
-// Ping checks that every primary of the map answers: a cluster with a
-// primary down cannot serve that primary's users.
+// Ping pings every primary of the map and fails only when none answers.
+// With one primary down its users get 503 until its replica is promoted,
+// and everyone else is served: every authd instance is in the same state,
+// so reporting "not ready" (/readyz) would make a load balancer take all
+// of them away for the sake of some users.
 func (r *Router) Ping(ctx context.Context) error {
 	if _, err := r.owner(ctx, 0); err != nil {
 		return err
 	}
 	var errs []error
-	for _, addr := range r.primaries() {
+	primaries := r.primaries()
+	for _, addr := range primaries {
 		if _, err := r.doOn(ctx, addr, false, "PING"); err != nil {
 			errs = append(errs, err)
 		}
@@ -214,7 +218,10 @@ func (r *Router) Ping(ctx context.Context) error {
 	if len(errs) > 0 {
 		r.connFailed(ctx)
 	}
-	return errors.Join(errs...)
+	if len(errs) == len(primaries) {
+		return errors.Join(errs...)
+	}
+	return nil
 }
 
 // primaries lists each primary of the map once.

@@ -67,12 +67,31 @@ func TestRouterFollowsTheSlots(t *testing.T) {
 			t.Fatalf("during the migration, GET %s = %q, %v", k, v, err)
 		}
 	}
+	// A command over keys on both sides of the migration gets TRYAGAIN:
+	// retried a few times, then the caller's error, never a wrong answer.
+	if v, err := r.Do(ctx, "{m}1", "MGET", "{m}1", "{m}2"); err == nil || !strings.HasPrefix(err.Error(), "TRYAGAIN") {
+		t.Fatalf("MGET across a half-migrated slot = %v, %v; want the TRYAGAIN error", v, err)
+	}
 	must(t, a, "MIGRATE", bhost, bport, "", 0, 5000, "KEYS", "{m}2")
 	for _, n := range cl.Nodes {
 		must(t, n, "CLUSTER", "SETSLOT", slot, "NODE", idb)
 	}
-	if v, err := redis.String(r.Do(ctx, "{m}2", "GET", "{m}2")); err != nil || v != "v{m}2" {
+	// A connection taken for the slot before the map was refreshed follows
+	// MOVED and stays on the new node: a WAIT after a write must reach the
+	// node that took the write.
+	c, err := r.Get(ctx, "{m}2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if v, err := redis.String(c.Do("GET", "{m}2")); err != nil || v != "v{m}2" {
 		t.Fatalf("after the migration, GET {m}2 = %q, %v", v, err)
+	}
+	if port := infoField(t, c, "server", "tcp_port"); port != bport {
+		t.Errorf("after MOVED the connection talks to port %s, want %s (the new owner)", port, bport)
+	}
+	if v, err := redis.Strings(r.Do(ctx, "{m}1", "MGET", "{m}1", "{m}2")); err != nil || v[0] != "v{m}1" || v[1] != "v{m}2" {
+		t.Fatalf("after the migration, MGET = %q, %v", v, err)
 	}
 	// The map was refreshed: the next command goes to B directly.
 	before := getCalls(t, a)
@@ -129,4 +148,55 @@ func getCalls(t *testing.T, n *testenv.Redis) int {
 		}
 	}
 	return 0
+}
+
+// infoField reads one field of INFO section on c.
+func infoField(t *testing.T, c redis.Conn, section, field string) string {
+	t.Helper()
+	s, err := redis.String(c.Do("INFO", section))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(s) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
+		}
+	}
+	t.Fatalf("INFO %s has no %s", section, field)
+	return ""
+}
+
+// Ping fails only when no primary answers: with one down, the others'
+// users are still served, and every instance would report the same.
+// A router made while the cluster is down learns the map on first use.
+func TestRouterPingAndLateStart(t *testing.T) {
+	t.Parallel()
+	cl := testenv.StartCluster(t, 3, 0)
+	ctx := t.Context()
+	down, err := rediscluster.New(ctx, []string{testenv.FreeAddr(t)}, newPool)
+	if err != nil {
+		t.Fatalf("a router whose seed is down: %v, want one that asks again later", err)
+	}
+	if err := down.Ping(ctx); err == nil {
+		t.Fatal("Ping with no node reachable = nil")
+	}
+	down.Close()
+
+	r, err := rediscluster.New(ctx, cl.Addrs(), newPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if err := r.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	cl.Kill(t, cl.Nodes[0].Addr)
+	if err := r.Ping(ctx); err != nil {
+		t.Errorf("Ping with one primary of 3 down = %v, want nil", err)
+	}
+	cl.Kill(t, cl.Nodes[1].Addr)
+	cl.Kill(t, cl.Nodes[2].Addr)
+	if err := r.Ping(ctx); err == nil {
+		t.Error("Ping with every primary down = nil")
+	}
 }

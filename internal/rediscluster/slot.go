@@ -1,8 +1,8 @@
-// Package rediscluster is the first part of authd's Redis Cluster support
+// Package rediscluster is authd's Redis Cluster client on redigo
 // (docs/cluster.md): the key-to-slot function of the Redis Cluster
-// specification and a small slot router on redigo (router.go). authd does
-// not use it yet: the session store and the throttle still take one
-// *redis.Pool.
+// specification and a small slot router (router.go, conn.go) that
+// redispool.Open hands to the session store, the throttle and the WebAuthn
+// challenges when a cluster is configured.
 package rediscluster
 
 import "strings"
