@@ -47,7 +47,7 @@ func TestRedisCluster(t *testing.T) {
 	tokens := make([][]string, users)
 	for i := range users {
 		for range 2 {
-			tokens[i] = append(tokens[i], signInAs(t, c, p.URL, name(i), userPassword))
+			tokens[i] = append(tokens[i], signIn(t, c, p.URL, name(i), userPassword))
 		}
 	}
 	live := map[string]string{} // token → user name, for the load below
@@ -200,21 +200,6 @@ func TestRedisCluster(t *testing.T) {
 		wantMe(t, c, p.URL, tok, who, http.StatusOK, "after the reshard")
 	}
 	wantMe(t, c, p.URL, out, "", http.StatusUnauthorized, "signed out, after the reshard")
-}
-
-// signInAs is signIn for any user.
-func signInAs(t *testing.T, c *http.Client, base, name, pw string) string {
-	t.Helper()
-	resp, err := c.PostForm(base+"/login", url.Values{"username": {name}, "password": {pw}})
-	if err != nil {
-		t.Fatalf("sign in %s: %v", name, err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || sessionCookie(resp) == "" {
-		t.Fatalf("sign in %s: status %d, cookies %q", name, resp.StatusCode, resp.Header.Values("Set-Cookie"))
-	}
-	return sessionCookie(resp)
 }
 
 // me asks /api/me with token and returns the status and the user's name.
