@@ -172,7 +172,7 @@ func (a *app) passwordGrant(w http.ResponseWriter, r *http.Request) {
 		},
 		start: func(u user.User) bool {
 			ts, err := a.Sessions.StartToken(r.Context(), session.TokenGrant{
-				Grant:    session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch},
+				Grant:    session.Grant{UserID: u.ID, Name: u.Name, Epoch: u.Epoch, Methods: []string{amrPassword}},
 				ClientID: clientID, ClientAddr: a.ClientAddr(r), UserAgent: useragent.Summary(r.UserAgent()),
 			})
 			switch {

@@ -105,8 +105,8 @@ func TestOAuthTokenLife(t *testing.T) {
 
 	resp := me(app, tr.AccessToken)
 	wantStatus(t, resp, http.StatusOK)
-	if b := body(t, resp); !strings.Contains(b, `"name":"alice"`) {
-		t.Errorf("/api/me with the JWT: %s", b)
+	if b := body(t, resp); !strings.Contains(b, `"name":"alice"`) || !strings.Contains(b, `"amr":["pwd"]`) {
+		t.Errorf("/api/me with the JWT (want the name and amr [pwd]): %s", b)
 	}
 	list := body(t, browser.get("/api/sessions"))
 	if !strings.Contains(list, `"device":"API client · cli"`) || !strings.Contains(list, `"kind":"api"`) {

@@ -144,6 +144,10 @@ func (m *Manager) StartToken(ctx context.Context, g TokenGrant) (TokenSession, e
 		keyUserID: g.UserID, keyName: g.Name, keySignedIn: now.UnixMilli(), keySeen: now.UnixMilli(),
 		keyEpoch: g.Epoch, keyIdle: idle.Milliseconds(), keyRemember: false,
 		keyAddr: g.ClientAddr, keyAgent: g.UserAgent, keyKind: KindAPI, keyClient: g.ClientID,
+		keyAuthAt: now.UnixMilli(),
+	}
+	if len(g.Methods) > 0 {
+		values[keyMethods] = strings.Join(g.Methods, " ")
 	}
 	b, err := Codec{}.Encode(deadline, values)
 	if err != nil {
@@ -360,6 +364,12 @@ func (m *Manager) live(ctx context.Context, id string, userID int64) (Info, erro
 		Kind: kind, ClientID: stringValue(values, keyClient),
 	}
 	info.Remember, _ = values[keyRemember].(bool)
+	if at, ok := values[keyAuthAt].(int64); ok {
+		info.AuthAt = time.UnixMilli(at)
+	}
+	if amr := stringValue(values, keyMethods); amr != "" {
+		info.Methods = strings.Fields(amr)
+	}
 	return info, nil
 }
 
