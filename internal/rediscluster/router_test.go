@@ -200,3 +200,49 @@ func TestRouterPingAndLateStart(t *testing.T) {
 		t.Error("Ping with every primary down = nil")
 	}
 }
+
+// BenchmarkGet compares a GET through the router with one on a plain
+// pool to a primary of the same cluster: the router's own cost per command
+// (slot, map lookup, the redirection check).
+//
+//	go test -run '^$' -bench Get -benchmem ./internal/rediscluster
+func BenchmarkGet(b *testing.B) {
+	cl := testenv.StartCluster(b, 3, 0)
+	ctx := context.Background()
+	r, err := rediscluster.New(ctx, cl.Addrs(), newPool)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close() })
+	key := "{bench}k"
+	if _, err := r.Do(ctx, key, "SET", key, "v"); err != nil {
+		b.Fatal(err)
+	}
+	owner := cl.OwnerOf(b, rediscluster.Slot(key), "")
+	plain := newPool(owner)
+	b.Cleanup(func() { plain.Close() })
+	b.Run("pool", func(b *testing.B) {
+		for b.Loop() {
+			c, err := plain.GetContext(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := redis.String(c.Do("GET", key)); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+	b.Run("router", func(b *testing.B) {
+		for b.Loop() {
+			c, err := r.Get(ctx, key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := redis.String(c.Do("GET", key)); err != nil {
+				b.Fatal(err)
+			}
+			c.Close()
+		}
+	})
+}
