@@ -348,6 +348,9 @@ func (c Config) validate() error {
 		err := redispool.CheckCluster(c.RedisURL, c.Redis.ClusterAddrs)
 		check(err == nil, "REDIS_CLUSTER_ADDRS: %v", err)
 	}
+	// Keys carry Redis Cluster hash tags after the prefix; a brace in it
+	// would make its own tag and scatter one user's keys over slots.
+	check(!strings.ContainsAny(c.RedisKeyPrefix, "{}"), "REDIS_KEY_PREFIX must not contain { or } (authd's keys carry their own Redis Cluster hash tags)")
 	check(c.DatabaseURL != "", "DATABASE_URL must not be empty")
 	check(c.SessionLifetime > 0, "SESSION_LIFETIME must be positive")
 	check(c.SessionIdleTimeout > 0, "SESSION_IDLE_TIMEOUT must be positive")

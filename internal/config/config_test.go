@@ -174,6 +174,7 @@ func TestMemoryRedisURL(t *testing.T) {
 		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1,b"}, `REDIS_CLUSTER_ADDRS: cluster node "b": want host:port`},
 		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_URL": "redis://h:1/2"}, "only database 0"},
 		{map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_URL": "memory://"}, "cannot be combined with REDIS_CLUSTER_ADDRS"},
+		{map[string]string{"REDIS_KEY_PREFIX": "app:{x}:"}, "REDIS_KEY_PREFIX must not contain { or }"},
 	} {
 		if _, err := load(nil, c.env); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want an error with %q", c.env, err, c.want)

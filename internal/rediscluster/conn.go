@@ -51,25 +51,38 @@ func (c *conn) DoContext(ctx context.Context, cmd string, args ...any) (any, err
 	return c.run(func(rc redis.Conn) (any, error) { return redis.DoContext(rc, ctx, cmd, args...) })
 }
 
-// run sends a command with f and follows what the cluster answers.
+// run sends a command with f and follows what the cluster answers. Both
+// redirections move the connection to the named node for this command and
+// the ones after it: a WAIT after a write must reach the node that took
+// the write. Only the redirected command itself is sent with ASKING: the
+// slot still belongs to the old node, which a later command for another
+// key reaches again through MOVED.
 func (c *conn) run(f func(redis.Conn) (any, error)) (any, error) {
 	seen := time.Now()
+	asking := false
 	reply, err := f(c.c)
-	for range maxRedirects {
+	for redirects, waits := 0, 0; ; {
 		rd := redirect(err)
 		switch rd.kind {
-		case "MOVED":
-			c.r.moved(c.ctx, rd.slot, rd.addr, seen)
-			if err := c.moveTo(rd.addr); err != nil {
+		case "MOVED", "ASK":
+			if redirects++; redirects > maxRedirects {
+				return reply, err
+			}
+			addr := withHost(rd.addr, c.addr)
+			if rd.kind == "MOVED" {
+				c.r.moved(c.ctx, rd.slot, addr, seen)
+			}
+			if err := c.moveTo(addr); err != nil {
 				return nil, err
 			}
-		case "ASK":
-			// The slot is migrating and this key has left: one command on
-			// the importing node, prefixed by ASKING; the map stays.
-			return c.ask(rd.addr, f)
+			asking = rd.kind == "ASK"
 		case "TRYAGAIN":
-			// A multi-key command met a slot half migrated; the keys of one
-			// user move together, so this passes within milliseconds.
+			// A multi-key command met a slot whose keys are split between
+			// two nodes (or a script declaring a key that is missing, see
+			// internal/session's guard key): wait for the migration.
+			if waits++; waits > maxTryAgain {
+				return reply, err
+			}
 			t := time.NewTimer(tryAgainWait)
 			select {
 			case <-c.ctx.Done():
@@ -84,31 +97,30 @@ func (c *conn) run(f func(redis.Conn) (any, error)) (any, error) {
 			return reply, err
 		}
 		seen = time.Now()
-		reply, err = f(c.c)
+		reply, err = c.send(f, asking)
 	}
-	return reply, err
 }
 
-// moveTo replaces the connection by one to addr, for this command and the
-// ones after it (a WAIT after a write must reach the node that took it).
+// send runs f on the current node, after ASKING when asking.
+func (c *conn) send(f func(redis.Conn) (any, error), asking bool) (any, error) {
+	if asking {
+		if _, err := c.c.Do("ASKING"); err != nil {
+			return nil, fmt.Errorf("rediscluster: %s: ASKING: %w", c.addr, err)
+		}
+	}
+	return f(c.c)
+}
+
+// moveTo replaces the connection by one to addr.
 func (c *conn) moveTo(addr string) error {
-	nc, err := c.r.pool(addr).GetContext(c.ctx)
+	if addr == c.addr {
+		return nil
+	}
+	nc, err := c.r.dial(c.ctx, addr)
 	if err != nil {
-		return fmt.Errorf("rediscluster: %s: %w", addr, err)
+		return err
 	}
 	c.c.Close()
 	c.c, c.addr = nc, addr
 	return nil
-}
-
-func (c *conn) ask(addr string, f func(redis.Conn) (any, error)) (any, error) {
-	nc, err := c.r.pool(addr).GetContext(c.ctx)
-	if err != nil {
-		return nil, fmt.Errorf("rediscluster: %s: %w", addr, err)
-	}
-	defer nc.Close()
-	if _, err := nc.Do("ASKING"); err != nil {
-		return nil, fmt.Errorf("rediscluster: %s: ASKING: %w", addr, err)
-	}
-	return f(nc)
 }

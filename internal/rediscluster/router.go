@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -21,16 +23,19 @@ import (
 // nothing more: no reads from replicas, no pipelines across nodes.
 type Router struct {
 	seeds   []string
-	newPool func(addr string) *redis.Pool
+	newPool func(addr string) (*redis.Pool, error)
 
 	mu    sync.RWMutex
 	slots [Slots]string // primary address per slot; "" when unknown
 	pools map[string]*redis.Pool
 
-	// refreshMu lets one caller at a time ask for the map; the others wait
-	// and use what it learned (refreshedAt after they saw the problem).
-	refreshMu   sync.Mutex
-	refreshedAt time.Time
+	// refreshMu lets one caller at a time ask for the map. Callers that
+	// need the map (a slot without a primary) wait for it; callers that
+	// only report a problem (MOVED, a dead node) go on if one is under way.
+	refreshMu sync.Mutex
+	// refreshedAt is when the last refresh ended (unix ns), read without
+	// the lock so that no request waits behind a refresh to learn it.
+	refreshedAt atomic.Int64
 }
 
 // Redirections and retries one command may take before its error is
@@ -38,6 +43,11 @@ type Router struct {
 const (
 	maxRedirects = 5
 	tryAgainWait = 20 * time.Millisecond
+	// maxTryAgain bounds the waits for a migrating slot (0.5 s in all):
+	// after that the caller answers 503 and the client retries.
+	maxTryAgain = 25
+	// refreshTimeout bounds one refresh, whoever's request started it.
+	refreshTimeout = 5 * time.Second
 	// minRefresh spaces refreshes caused by connection errors: a dead
 	// primary fails every request until its replica is promoted, and each
 	// need not ask every node for the map again.
@@ -48,7 +58,7 @@ const (
 // any nodes) and opens pools with newPool. Like a single pool it does not
 // need the cluster to be up: it asks the seeds now, and again on first use
 // if they did not answer.
-func New(ctx context.Context, seeds []string, newPool func(addr string) *redis.Pool) (*Router, error) {
+func New(ctx context.Context, seeds []string, newPool func(addr string) (*redis.Pool, error)) (*Router, error) {
 	if len(seeds) == 0 {
 		return nil, errors.New("rediscluster: no seed nodes")
 	}
@@ -58,7 +68,7 @@ func New(ctx context.Context, seeds []string, newPool func(addr string) *redis.P
 		}
 	}
 	r := &Router{seeds: seeds, newPool: newPool, pools: map[string]*redis.Pool{}}
-	_ = r.refresh(ctx, time.Time{}) // a cluster that is down now is asked again on use
+	_ = r.refresh(ctx, time.Time{}, true) // a cluster that is down now is asked again on use
 	return r, nil
 }
 
@@ -74,17 +84,27 @@ func (r *Router) Close() error {
 }
 
 // Refresh reloads the slot map now.
-func (r *Router) Refresh(ctx context.Context) error { return r.refresh(ctx, time.Now()) }
+func (r *Router) Refresh(ctx context.Context) error { return r.refresh(ctx, time.Now(), true) }
 
-// refresh reloads the slot map from the known primaries, then the seeds,
-// with CLUSTER SLOTS (the first node that answers wins), unless another
-// caller has done so since seen.
-func (r *Router) refresh(ctx context.Context, seen time.Time) error {
-	r.refreshMu.Lock()
-	defer r.refreshMu.Unlock()
-	if !seen.IsZero() && r.refreshedAt.After(seen) {
+// refresh reloads the slot map from the known primaries (in random order,
+// so that a dead one is not always asked first), then the seeds, with
+// CLUSTER SLOTS (the first node that answers wins), unless another caller
+// has done so since seen. Without wait it returns at once when a refresh
+// is under way. It runs on its own deadline: one client going away must
+// not fail the refresh that every request is waiting for.
+func (r *Router) refresh(ctx context.Context, seen time.Time, wait bool) error {
+	if wait {
+		r.refreshMu.Lock()
+	} else if !r.refreshMu.TryLock() {
 		return nil
 	}
+	defer r.refreshMu.Unlock()
+	if !seen.IsZero() && r.lastRefresh().After(seen) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)
+	defer cancel()
+	defer func() { r.refreshedAt.Store(time.Now().UnixNano()) }() // a failure too: do not hammer a cluster that is down
 	var errs []error
 	for _, addr := range r.candidates() {
 		reply, err := r.doOn(ctx, addr, false, "CLUSTER", "SLOTS")
@@ -92,30 +112,48 @@ func (r *Router) refresh(ctx context.Context, seen time.Time) error {
 			errs = append(errs, err)
 			continue
 		}
-		m, err := parseSlots(reply)
+		m, err := parseSlots(reply, addr)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			continue
 		}
-		r.mu.Lock()
-		r.slots = m
-		r.mu.Unlock()
-		r.refreshedAt = time.Now()
+		r.setSlots(m)
 		return nil
 	}
-	r.refreshedAt = time.Now() // failed too: do not hammer a cluster that is down
 	return fmt.Errorf("rediscluster: no node gave the slot map: %w", errors.Join(errs...))
 }
 
+// setSlots installs a new map and closes the pools of nodes that are in
+// it no longer (nor seeds): a failed-over primary's connections must not
+// linger, nor count in Stats.
+func (r *Router) setSlots(m [Slots]string) {
+	keep := map[string]bool{}
+	for _, a := range m {
+		keep[a] = true
+	}
+	for _, a := range r.seeds {
+		keep[a] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.slots = m
+	for a, p := range r.pools {
+		if !keep[a] {
+			p.Close()
+			delete(r.pools, a)
+		}
+	}
+}
+
 // candidates are the nodes to ask for the map: the primaries it names now
-// (each once), then the seeds.
+// (each once, shuffled), then the seeds.
 func (r *Router) candidates() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	primaries := r.primaries()
+	rand.Shuffle(len(primaries), func(i, j int) { primaries[i], primaries[j] = primaries[j], primaries[i] })
 	seen := map[string]bool{}
 	var out []string
-	for _, a := range append(r.slots[:], r.seeds...) {
-		if a != "" && !seen[a] {
+	for _, a := range append(primaries, r.seeds...) {
+		if !seen[a] {
 			seen[a] = true
 			out = append(out, a)
 		}
@@ -123,8 +161,12 @@ func (r *Router) candidates() []string {
 	return out
 }
 
-// parseSlots reads CLUSTER SLOTS: ranges of [start, end, [ip, port, …], replicas…].
-func parseSlots(reply any) ([Slots]string, error) {
+// parseSlots reads CLUSTER SLOTS: ranges of [start, end, [ip, port, …],
+// replicas…], as answered by the node at from. An empty host means that
+// node's own host (cluster-preferred-endpoint-type); a range whose
+// endpoint is unknown ("?") is left without a primary, so that its slots
+// fail (503) instead of going to a wrong address.
+func parseSlots(reply any, from string) ([Slots]string, error) {
 	var m [Slots]string
 	ranges, err := redis.Values(reply, nil)
 	if err != nil {
@@ -143,12 +185,25 @@ func parseSlots(reply any) ([Slots]string, error) {
 		}
 		host, _ := redis.String(node[0], nil)
 		port, _ := redis.Int(node[1], nil)
-		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		if host == "?" || port <= 0 {
+			continue
+		}
+		addr := withHost(net.JoinHostPort(host, strconv.Itoa(port)), from)
 		for s := start; s <= end; s++ {
 			m[s] = addr
 		}
 	}
 	return m, nil
+}
+
+// withHost fills in an empty host of addr (":6380") from the node at from.
+func withHost(addr, from string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" {
+		return addr
+	}
+	fromHost, _, _ := net.SplitHostPort(from)
+	return net.JoinHostPort(fromHost, port)
 }
 
 // owner is the primary the map names for slot, asking for the map first
@@ -160,7 +215,7 @@ func (r *Router) owner(ctx context.Context, slot int) (string, error) {
 	if addr != "" {
 		return addr, nil
 	}
-	if err := r.refresh(ctx, time.Now().Add(-minRefresh)); err != nil {
+	if err := r.refresh(ctx, time.Now().Add(-minRefresh), true); err != nil {
 		return "", err
 	}
 	r.mu.RLock()
@@ -173,18 +228,17 @@ func (r *Router) owner(ctx context.Context, slot int) (string, error) {
 }
 
 // Get returns a connection to the primary of key's slot, which follows
-// redirections (see Router). Commands for other keys of the same slot may
-// be sent on it, and so may commands without keys (WAIT, INFO): they reach
-// the same node as the last command.
+// redirections (see conn.run). Keyless commands sent after a keyed one
+// (WAIT, INFO) reach the node that served it.
 func (r *Router) Get(ctx context.Context, key string) (redis.Conn, error) {
 	addr, err := r.owner(ctx, Slot(key))
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.pool(addr).GetContext(ctx)
+	c, err := r.dial(ctx, addr)
 	if err != nil {
 		r.connFailed(ctx)
-		return nil, fmt.Errorf("rediscluster: %s: %w", addr, err)
+		return nil, err
 	}
 	return &conn{r: r, ctx: ctx, addr: addr, c: c}, nil
 }
@@ -199,7 +253,8 @@ func (r *Router) Do(ctx context.Context, key, cmd string, args ...any) (any, err
 	return c.Do(cmd, args...)
 }
 
-// Ping pings every primary of the map and fails only when none answers.
+// Ping pings every primary of the map and fails only when none answers
+// (so a Source's "every node answers" is, for a cluster, "some node").
 // With one primary down its users get 503 until its replica is promoted,
 // and everyone else is served: every authd instance is in the same state,
 // so reporting "not ready" (/readyz) would make a load balancer take all
@@ -272,7 +327,7 @@ func (r *Router) moved(ctx context.Context, slot int, addr string, seen time.Tim
 	r.slots[slot] = addr
 	r.mu.Unlock()
 	if time.Since(r.lastRefresh()) >= minRefresh {
-		_ = r.refresh(ctx, seen) // the slot itself is already right
+		_ = r.refresh(ctx, seen, false) // the slot itself is already right
 	}
 }
 
@@ -280,15 +335,11 @@ func (r *Router) moved(ctx context.Context, slot int, addr string, seen time.Tim
 // minRefresh: after a failover the map names the promoted replica.
 func (r *Router) connFailed(ctx context.Context) {
 	if time.Since(r.lastRefresh()) >= minRefresh {
-		_ = r.refresh(ctx, time.Now().Add(-minRefresh))
+		_ = r.refresh(ctx, time.Now().Add(-minRefresh), false)
 	}
 }
 
-func (r *Router) lastRefresh() time.Time {
-	r.refreshMu.Lock()
-	defer r.refreshMu.Unlock()
-	return r.refreshedAt
-}
+func (r *Router) lastRefresh() time.Time { return time.Unix(0, r.refreshedAt.Load()) }
 
 // redirection is a parsed MOVED, ASK or TRYAGAIN error.
 type redirection struct {
@@ -318,9 +369,9 @@ func redirect(err error) redirection {
 
 // doOn runs one command on the node at addr, after ASKING when asking.
 func (r *Router) doOn(ctx context.Context, addr string, asking bool, cmd string, args ...any) (any, error) {
-	c, err := r.pool(addr).GetContext(ctx)
+	c, err := r.dial(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("rediscluster: %s: %w", addr, err)
+		return nil, err
 	}
 	defer c.Close()
 	if asking {
@@ -331,19 +382,35 @@ func (r *Router) doOn(ctx context.Context, addr string, asking bool, cmd string,
 	return c.Do(cmd, args...)
 }
 
-func (r *Router) pool(addr string) *redis.Pool {
+// dial takes a connection from the pool of the node at addr.
+func (r *Router) dial(ctx context.Context, addr string) (redis.Conn, error) {
+	p, err := r.pool(addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("rediscluster: %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+func (r *Router) pool(addr string) (*redis.Pool, error) {
 	r.mu.RLock()
 	p, ok := r.pools[addr]
 	r.mu.RUnlock()
 	if ok {
-		return p
+		return p, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if p, ok := r.pools[addr]; ok {
-		return p
+		return p, nil
 	}
-	p = r.newPool(addr)
+	p, err := r.newPool(addr)
+	if err != nil {
+		return nil, fmt.Errorf("rediscluster: node %q: %w", addr, err)
+	}
 	r.pools[addr] = p
-	return p
+	return p, nil
 }

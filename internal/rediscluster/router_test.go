@@ -15,12 +15,12 @@ import (
 	"github.com/sessionauth/authd/internal/testenv"
 )
 
-func newPool(addr string) *redis.Pool {
+func newPool(addr string) (*redis.Pool, error) {
 	return &redis.Pool{MaxActive: 8, MaxIdle: 8, Wait: true,
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
 			return redis.DialContext(ctx, "tcp", addr, redis.DialConnectTimeout(time.Second),
 				redis.DialReadTimeout(2*time.Second), redis.DialWriteTimeout(2*time.Second))
-		}}
+		}}, nil
 }
 
 // The router sends every key to its slot's primary on a real cluster, and
@@ -67,6 +67,23 @@ func TestRouterFollowsTheSlots(t *testing.T) {
 			t.Fatalf("during the migration, GET %s = %q, %v", k, v, err)
 		}
 	}
+	// After an ASK the connection talks to the importing node, so that a
+	// WAIT after a write there counts that node's replicas.
+	ac, err := r.Get(ctx, "{m}1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := redis.String(ac.Do("GET", "{m}1")); err != nil || v != "v{m}1" {
+		t.Fatalf("GET through ASK = %q, %v", v, err)
+	}
+	if port := infoField(t, ac, "server", "tcp_port"); port != bport {
+		t.Errorf("after ASK the connection talks to port %s, want %s (the importing node)", port, bport)
+	}
+	// A key not yet moved, on the same connection: MOVED back to the owner.
+	if v, err := redis.String(ac.Do("GET", "{m}2")); err != nil || v != "v{m}2" {
+		t.Fatalf("GET of a key not yet moved after an ASK = %q, %v", v, err)
+	}
+	ac.Close()
 	// A command over keys on both sides of the migration gets TRYAGAIN:
 	// retried a few times, then the caller's error, never a wrong answer.
 	if v, err := r.Do(ctx, "{m}1", "MGET", "{m}1", "{m}2"); err == nil || !strings.HasPrefix(err.Error(), "TRYAGAIN") {
@@ -219,7 +236,7 @@ func BenchmarkGet(b *testing.B) {
 		b.Fatal(err)
 	}
 	owner := cl.OwnerOf(b, rediscluster.Slot(key), "")
-	plain := newPool(owner)
+	plain, _ := newPool(owner)
 	b.Cleanup(func() { plain.Close() })
 	b.Run("pool", func(b *testing.B) {
 		for b.Loop() {

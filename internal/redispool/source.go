@@ -20,7 +20,9 @@ import (
 type Source interface {
 	// Get returns a connection for key within ctx; the caller closes it.
 	Get(ctx context.Context, key string) (redis.Conn, error)
-	// Ping checks that every node serving keys answers.
+	// Ping checks that Redis answers: the one node, or for a cluster at
+	// least one primary (a dead primary's users get 503 meanwhile, on
+	// every instance alike, so no instance is less ready than another).
 	Ping(ctx context.Context) error
 	// Stats and MaxActive describe the pools, summed over nodes (metrics).
 	Stats() redis.PoolStats
@@ -56,20 +58,17 @@ func Open(ctx context.Context, rawURL string, o Options) (Source, error) {
 		}
 		return Single(p), nil
 	}
-	newPool := func(addr string) *redis.Pool {
+	newPool := func(addr string) (*redis.Pool, error) {
 		u := node
 		u.Host = addr
-		p, _ := New(u.String(), o) // the URL was checked above; only its host changes
-		return p
+		return New(u.String(), o)
 	}
 	r, err := rediscluster.New(ctx, seeds, newPool)
 	if err != nil {
 		return nil, err
 	}
-	return clusterSource{r}, nil
+	return r, nil
 }
-
-type clusterSource struct{ *rediscluster.Router }
 
 // clusterSeeds returns, for a cluster configuration, the URL each node is
 // dialled with (scheme redis or rediss, the credentials, no database) and

@@ -48,11 +48,11 @@ end
 // as long as its longest-lived session. All or nothing, because it is one
 // script.
 //
-// KEYS: record, index, epoch. ARGV: prefix, value, expiry ms, created µs,
+// KEYS: record, index, epoch, guard (keys.go). ARGV: prefix, value, expiry ms, created µs,
 // epoch, max sessions, id. The index's expiry is the record's absolute
 // one (PEXPIREAT), never a duration from a time taken before the script
 // ran, so the index cannot outlive its last record.
-var createScript = redis.NewScript(3, luaKeys+luaSettle+`
+var createScript = redis.NewScript(4, luaKeys+luaSettle+`
 local cur = tonumber(redis.call('GET', KEYS[3]) or '0')
 if tonumber(ARGV[5]) < cur then return -1 end
 if not redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3], 'NX') then return -2 end
@@ -101,8 +101,8 @@ return 1
 // record and index entry go together, and the index's expiry follows the
 // sessions that remain.
 //
-// KEYS: record, index. ARGV: prefix, id.
-var endScript = redis.NewScript(2, luaKeys+luaSettle+`
+// KEYS: record, index, guard. ARGV: prefix, id.
+var endScript = redis.NewScript(3, luaKeys+luaSettle+`
 redis.call('DEL', KEYS[1])
 if redis.call('ZREM', KEYS[2], ARGV[2]) == 1 then settle(KEYS[2]) end
 return 0
@@ -115,9 +115,9 @@ return 0
 // device holding it can be told. With a positive epoch it first raises the
 // user's epoch, so that sign-ins still in flight with the old password fail.
 //
-// KEYS: index, epoch. ARGV: prefix, only id or "", keep id or "", epoch,
-// epoch lifetime ms, reason.
-var revokeScript = redis.NewScript(2, luaKeys+luaSettle+`
+// KEYS: index, epoch, guard. ARGV: prefix, only id or "", keep id or "",
+// epoch, epoch lifetime ms, reason.
+var revokeScript = redis.NewScript(3, luaKeys+luaSettle+`
 local epoch = tonumber(ARGV[4])
 if epoch > 0 and epoch > tonumber(redis.call('GET', KEYS[2]) or '0') then
   redis.call('SET', KEYS[2], epoch, 'PX', ARGV[5])
@@ -141,7 +141,7 @@ return n
 // create writes a new session record and its index entry.
 func (s *Store) create(ctx context.Context, id string, b []byte, expiry time.Time, o *createOpts) error {
 	n, err := redis.Int(s.script(ctx, createScript,
-		recordKey(s.prefix, id), s.indexKey(o.userID), s.epochKey(o.userID),
+		recordKey(s.prefix, id), s.indexKey(o.userID), s.epochKey(o.userID), guardKey(s.prefix, id[:2]),
 		s.prefix, b, expiry.UnixMilli(), o.created.UnixMicro(), o.epoch, o.maxSessions, id))
 	switch {
 	case err != nil:
@@ -176,7 +176,7 @@ func (s *Store) end(ctx context.Context, userID int64, id string) (ackResult, er
 		_, ack, err := s.durableDo(ctx, "DEL", recordKey(s.prefix, id))
 		return ack, err
 	}
-	_, ack, err := s.durableScript(ctx, endScript, recordKey(s.prefix, id), s.indexKey(userID), s.prefix, id)
+	_, ack, err := s.durableScript(ctx, endScript, recordKey(s.prefix, id), s.indexKey(userID), guardKey(s.prefix, id[:2]), s.prefix, id)
 	return ack, err
 }
 
@@ -188,14 +188,14 @@ func (s *Store) endExpired(ctx context.Context, userID int64, id string) error {
 		_, err := s.do(ctx, "DEL", recordKey(s.prefix, id))
 		return err
 	}
-	_, err := s.script(ctx, endScript, recordKey(s.prefix, id), s.indexKey(userID), s.prefix, id)
+	_, err := s.script(ctx, endScript, recordKey(s.prefix, id), s.indexKey(userID), guardKey(s.prefix, id[:2]), s.prefix, id)
 	return err
 }
 
 // revoke runs revokeScript (see there for the arguments) and waits for
 // replicas (durable.go).
 func (s *Store) revoke(ctx context.Context, userID int64, only, keep string, epoch int64, epochTTL time.Duration, why EndReason) (int, ackResult, error) {
-	reply, ack, err := s.durableScript(ctx, revokeScript, s.indexKey(userID), s.epochKey(userID),
+	reply, ack, err := s.durableScript(ctx, revokeScript, s.indexKey(userID), s.epochKey(userID), guardKey(s.prefix, userTag(userID)),
 		s.prefix, only, keep, epoch, epochTTL.Milliseconds(), string(why))
 	n, err := redis.Int(reply, err)
 	return n, ack, err

@@ -96,6 +96,17 @@ func (s *Store) epochKey(userID int64) string {
 	return s.prefix + "{" + userTag(userID) + "}e:" + strconv.FormatInt(userID, 10)
 }
 
+// guardKey is a key that is never written, declared by every script that
+// reaches keys it does not declare (records and tombstones found through
+// the index, the index named from a family). Redis Cluster checks only the
+// keys a script declares: while a slot migrates, a user's keys can sit
+// half on each node, and such a script would see half a user. A declared
+// key that is missing makes the cluster answer TRYAGAIN (on the migrating
+// node when other keys are there, on the importing node always), so these
+// scripts never run while their slot migrates, and run as one node's
+// atomic script otherwise. A lone Redis ignores it.
+func guardKey(prefix, tag string) string { return prefix + "{" + tag + "}x:migrating" }
+
 // luaKeys defines, at the top of every script, the functions that build
 // record and tombstone keys from the prefix and an id, as recordKey and
 // tombKey do: the keys of a user's sessions are found through the index,

@@ -202,7 +202,7 @@ func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
 // script of the store names first: in a Redis Cluster it is the node of
 // that key's slot, which (keys.go) holds every key the call touches.
 func (s *Store) conn(ctx context.Context, args []any) (redis.Conn, error) {
-	key, _ := firstOr(args).(string)
+	key, _ := firstKey(args).(string)
 	c, err := s.conns.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
@@ -210,7 +210,7 @@ func (s *Store) conn(ctx context.Context, args []any) (redis.Conn, error) {
 	return c, nil
 }
 
-func firstOr(args []any) any {
+func firstKey(args []any) any {
 	if len(args) == 0 {
 		return nil
 	}

@@ -201,13 +201,13 @@ return 1
 // The user's index is named from the family's user id, in the same slot
 // (like the records the other scripts reach through the index).
 //
-// KEYS: family, grace, record. ARGV: prefix, id, presented hash, new hash,
+// KEYS: family, grace, record, guard (keys.go). ARGV: prefix, id, presented hash, new hash,
 // now ms (grace clock), grace ms, idle ms, sealed new token, real now ms
 // (Redis expiries), old hashes kept.
-var rotateScript = redis.NewScript(3, luaKeys+luaSettle+luaIndex+`
+var rotateScript = redis.NewScript(4, luaKeys+luaSettle+luaIndex+`
 local f = redis.call('HMGET', KEYS[1], 'c', 'p', 't', 'o', 'u', 'k', 'd')
 if not f[1] then return {0} end
-KEYS[4] = index(ARGV[2], f[5])
+local ix = index(ARGV[2], f[5])
 if redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('DEL', KEYS[1], KEYS[2])
   return {0}
@@ -221,7 +221,7 @@ if h == f[1] then
   redis.call('HSET', KEYS[1], 'c', ARGV[4], 'p', h, 't', ARGV[5], 'o', old)
   redis.call('PEXPIREAT', KEYS[1], exp)
   redis.call('PEXPIREAT', KEYS[3], exp)
-  redis.call('PEXPIREAT', KEYS[4], exp, 'GT')
+  redis.call('PEXPIREAT', ix, exp, 'GT')
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[6])
   return {1, f[5], f[6]}
 end
@@ -238,7 +238,7 @@ end
 if reused then
   local ttl = redis.call('PTTL', KEYS[3])
   redis.call('DEL', KEYS[3], KEYS[1], KEYS[2])
-  if redis.call('ZREM', KEYS[4], ARGV[2]) == 1 then settle(KEYS[4]) end
+  if redis.call('ZREM', ix, ARGV[2]) == 1 then settle(ix) end
   if ttl > 0 then redis.call('SET', tomb(ARGV[2]), 'refresh_token_reused', 'PX', ttl) end
   return {3, f[5]}
 end
@@ -267,7 +267,7 @@ func (m *Manager) Refresh(ctx context.Context, tok string) (TokenSession, error)
 	}
 	defer c.Close()
 	reply, err := redis.Values(redispool.DoScript(ctx, c, rotateScript, familyKey(p, id), graceKey(p, id),
-		recordKey(p, id), p, id, hashSecret(secret), hashSecret(next),
+		recordKey(p, id), guardKey(p, id[:2]), p, id, hashSecret(secret), hashSecret(next),
 		m.cfg.Now().UnixMilli(), m.cfg.RefreshGrace.Milliseconds(), m.cfg.TokenIdleTimeout.Milliseconds(),
 		sealed, time.Now().UnixMilli(), maxOldHashes))
 	if err != nil {
@@ -415,7 +415,7 @@ func (m *Manager) RevokeRefresh(ctx context.Context, tok string) (userID int64, 
 	}
 	p := m.cfg.KeyPrefix
 	reply, ack, err := m.store.durableScript(ctx, revokeFamilyScript, familyKey(p, id), graceKey(p, id),
-		recordKey(p, id), p, id, hashSecret(secret))
+		recordKey(p, id), guardKey(p, id[:2]), p, id, hashSecret(secret))
 	n, err := redis.Int64(reply, err)
 	if err != nil {
 		return 0, m.storeErr("revoke refresh token", err)
@@ -428,8 +428,8 @@ func (m *Manager) RevokeRefresh(ctx context.Context, tok string) (userID int64, 
 
 // revokeFamilyScript ends the session of a family one of whose tokens it
 // is given, and answers the user id (0 when nothing was ended).
-// KEYS: family, grace, record. ARGV: prefix, id, hash.
-var revokeFamilyScript = redis.NewScript(3, luaKeys+luaSettle+luaIndex+`
+// KEYS: family, grace, record, guard (keys.go). ARGV: prefix, id, hash.
+var revokeFamilyScript = redis.NewScript(4, luaKeys+luaSettle+luaIndex+`
 local f = redis.call('HMGET', KEYS[1], 'c', 'p', 'o', 'u')
 if not f[1] then return 0 end
 local h = ARGV[3]

@@ -132,7 +132,7 @@ func (l *Limiter) Take(ctx context.Context, counters ...Counter) (Taken, error) 
 	for _, c := range active {
 		args = append(args, c.Window.Milliseconds())
 	}
-	conn, err := l.conns.Get(ctx, tag)
+	conn, err := l.conns.Get(ctx, l.key(active[0]))
 	if err != nil {
 		return Taken{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -194,7 +194,7 @@ func (l *Limiter) settle(ctx context.Context, reset, refund []Counter) error {
 	}
 	args[0] = len(args) - 1
 	args = append(args, n)
-	conn, err := l.conns.Get(ctx, tag)
+	conn, err := l.conns.Get(ctx, args[1].(string))
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
