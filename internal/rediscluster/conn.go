@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -69,6 +70,12 @@ func (c *conn) run(f func(redis.Conn) (any, error)) (any, error) {
 				return reply, err
 			}
 			addr := withHost(rd.addr, c.addr)
+			if host, _, _ := net.SplitHostPort(addr); host == "?" {
+				// The node has no endpoint it can announce: fail this
+				// command (503) rather than store "?" in the map.
+				c.r.connFailed(c.ctx)
+				return reply, err
+			}
 			if rd.kind == "MOVED" {
 				c.r.moved(c.ctx, rd.slot, addr, seen)
 			}

@@ -25,9 +25,11 @@ type Router struct {
 	seeds   []string
 	newPool func(addr string) (*redis.Pool, error)
 
-	mu    sync.RWMutex
-	slots [Slots]string // primary address per slot; "" when unknown
-	pools map[string]*redis.Pool
+	mu     sync.RWMutex
+	slots  [Slots]string // primary address per slot; "" when unknown
+	pools  map[string]*redis.Pool
+	absent map[string]time.Time // pools whose node left the map, since when
+	closed bool
 
 	// refreshMu lets one caller at a time ask for the map. Callers that
 	// need the map (a slot without a primary) wait for it; callers that
@@ -48,6 +50,10 @@ const (
 	maxTryAgain = 25
 	// refreshTimeout bounds one refresh, whoever's request started it.
 	refreshTimeout = 5 * time.Second
+	// poolLinger is how long the pool of a node that left the map stays
+	// open: an empty node receiving slots in a resharding is in no map
+	// yet, but ASK sends requests there.
+	poolLinger = time.Minute
 	// minRefresh spaces refreshes caused by connection errors: a dead
 	// primary fails every request until its replica is promoted, and each
 	// need not ask every node for the map again.
@@ -67,7 +73,7 @@ func New(ctx context.Context, seeds []string, newPool func(addr string) (*redis.
 			return nil, fmt.Errorf("rediscluster: seed %q: want host:port", s)
 		}
 	}
-	r := &Router{seeds: seeds, newPool: newPool, pools: map[string]*redis.Pool{}}
+	r := &Router{seeds: seeds, newPool: newPool, pools: map[string]*redis.Pool{}, absent: map[string]time.Time{}}
 	_ = r.refresh(ctx, time.Time{}, true) // a cluster that is down now is asked again on use
 	return r, nil
 }
@@ -76,6 +82,7 @@ func New(ctx context.Context, seeds []string, newPool func(addr string) (*redis.
 func (r *Router) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closed = true
 	var errs []error
 	for _, p := range r.pools {
 		errs = append(errs, p.Close())
@@ -123,9 +130,9 @@ func (r *Router) refresh(ctx context.Context, seen time.Time, wait bool) error {
 	return fmt.Errorf("rediscluster: no node gave the slot map: %w", errors.Join(errs...))
 }
 
-// setSlots installs a new map and closes the pools of nodes that are in
-// it no longer (nor seeds): a failed-over primary's connections must not
-// linger, nor count in Stats.
+// setSlots installs a new map and closes the pools of nodes that have
+// been out of it (and no seed) for poolLinger: a failed-over primary's
+// connections must not stay open for ever, nor count in Stats.
 func (r *Router) setSlots(m [Slots]string) {
 	keep := map[string]bool{}
 	for _, a := range m {
@@ -134,13 +141,20 @@ func (r *Router) setSlots(m [Slots]string) {
 	for _, a := range r.seeds {
 		keep[a] = true
 	}
+	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.slots = m
 	for a, p := range r.pools {
-		if !keep[a] {
+		switch since, ok := r.absent[a]; {
+		case keep[a]:
+			delete(r.absent, a)
+		case !ok:
+			r.absent[a] = now
+		case now.Sub(since) >= poolLinger:
 			p.Close()
 			delete(r.pools, a)
+			delete(r.absent, a)
 		}
 	}
 }
@@ -327,7 +341,7 @@ func (r *Router) moved(ctx context.Context, slot int, addr string, seen time.Tim
 	r.slots[slot] = addr
 	r.mu.Unlock()
 	if time.Since(r.lastRefresh()) >= minRefresh {
-		_ = r.refresh(ctx, seen, false) // the slot itself is already right
+		go r.refresh(context.WithoutCancel(ctx), seen, false) // the slot itself is already right
 	}
 }
 
@@ -335,7 +349,7 @@ func (r *Router) moved(ctx context.Context, slot int, addr string, seen time.Tim
 // minRefresh: after a failover the map names the promoted replica.
 func (r *Router) connFailed(ctx context.Context) {
 	if time.Since(r.lastRefresh()) >= minRefresh {
-		_ = r.refresh(ctx, time.Now().Add(-minRefresh), false)
+		go r.refresh(context.WithoutCancel(ctx), time.Now().Add(-minRefresh), false)
 	}
 }
 
@@ -375,11 +389,11 @@ func (r *Router) doOn(ctx context.Context, addr string, asking bool, cmd string,
 	}
 	defer c.Close()
 	if asking {
-		if _, err := c.Do("ASKING"); err != nil {
+		if _, err := redis.DoContext(c, ctx, "ASKING"); err != nil {
 			return nil, fmt.Errorf("rediscluster: %s: ASKING: %w", addr, err)
 		}
 	}
-	return c.Do(cmd, args...)
+	return redis.DoContext(c, ctx, cmd, args...)
 }
 
 // dial takes a connection from the pool of the node at addr.
@@ -406,6 +420,9 @@ func (r *Router) pool(addr string) (*redis.Pool, error) {
 	defer r.mu.Unlock()
 	if p, ok := r.pools[addr]; ok {
 		return p, nil
+	}
+	if r.closed {
+		return nil, errors.New("rediscluster: router closed")
 	}
 	p, err := r.newPool(addr)
 	if err != nil {

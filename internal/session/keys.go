@@ -104,7 +104,11 @@ func (s *Store) epochKey(userID int64) string {
 // key that is missing makes the cluster answer TRYAGAIN (on the migrating
 // node when other keys are there, on the importing node always), so these
 // scripts never run while their slot migrates, and run as one node's
-// atomic script otherwise. A lone Redis ignores it.
+// atomic script otherwise. A lone Redis ignores it. What it cannot cover is
+// a failover of the source in the middle of a migration: the promoted
+// replica does not know the slot was migrating (Redis 7.0), so run
+// redis-cli --cluster fix before such a cluster takes writes again
+// (docs/cluster.md).
 func guardKey(prefix, tag string) string { return prefix + "{" + tag + "}x:migrating" }
 
 // luaKeys defines, at the top of every script, the functions that build
