@@ -196,6 +196,24 @@ func TestRedisCluster(t *testing.T) {
 	}
 	var churn []churned
 	writes := map[string]int{}
+	// write sends req and counts its status, which must be a 303 or a 503;
+	// it returns the status and the session cookie set, if any.
+	write := func(what string, req *http.Request) (int, string) {
+		r, err := c.Do(req)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failures = append(failures, what+": "+err.Error())
+			return 0, ""
+		}
+		io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+		writes[fmt.Sprintf("%s %d", what, r.StatusCode)]++
+		if r.StatusCode != http.StatusSeeOther && r.StatusCode != http.StatusServiceUnavailable {
+			failures = append(failures, fmt.Sprintf("%s during the reshard: %d", what, r.StatusCode))
+		}
+		return r.StatusCode, sessionCookie(r)
+	}
 	wg.Go(func() {
 		for {
 			select {
@@ -203,43 +221,25 @@ func TestRedisCluster(t *testing.T) {
 				return
 			default:
 			}
-			r, err := c.PostForm(p.URL+"/login", url.Values{"username": {writer}, "password": {userPassword}})
-			if err != nil {
+			req, _ := http.NewRequest(http.MethodPost, p.URL+"/login",
+				strings.NewReader(url.Values{"username": {writer}, "password": {userPassword}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			status, tok := write("sign-in", req)
+			switch {
+			case status == 0:
+				return // authd is not answering: the failure is recorded
+			case status == http.StatusSeeOther && tok == "":
 				mu.Lock()
-				failures = append(failures, "sign-in: "+err.Error())
+				failures = append(failures, "sign-in answered 303 without a session cookie")
 				mu.Unlock()
-				return
-			}
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-			tok := sessionCookie(r)
-			mu.Lock()
-			writes[fmt.Sprintf("sign-in %d", r.StatusCode)]++
-			if r.StatusCode != http.StatusSeeOther && r.StatusCode != http.StatusServiceUnavailable || r.StatusCode == http.StatusSeeOther && tok == "" {
-				failures = append(failures, fmt.Sprintf("sign-in during the reshard: %d", r.StatusCode))
-			}
-			mu.Unlock()
-			if tok == "" {
-				continue
-			}
-			req, _ := http.NewRequest(http.MethodPost, p.URL+"/logout", nil)
-			req.AddCookie(&http.Cookie{Name: "session_id", Value: tok})
-			r, err = c.Do(req)
-			if err != nil {
+			case status == http.StatusSeeOther:
+				req, _ := http.NewRequest(http.MethodPost, p.URL+"/logout", nil)
+				req.AddCookie(&http.Cookie{Name: "session_id", Value: tok})
+				status, _ := write("sign-out", req)
 				mu.Lock()
-				failures = append(failures, "sign-out: "+err.Error())
+				churn = append(churn, churned{tok, status})
 				mu.Unlock()
-				return
 			}
-			io.Copy(io.Discard, r.Body)
-			r.Body.Close()
-			mu.Lock()
-			writes[fmt.Sprintf("sign-out %d", r.StatusCode)]++
-			if r.StatusCode != http.StatusSeeOther && r.StatusCode != http.StatusServiceUnavailable {
-				failures = append(failures, fmt.Sprintf("sign-out during the reshard: %d", r.StatusCode))
-			}
-			churn = append(churn, churned{tok, r.StatusCode})
-			mu.Unlock()
 		}
 	})
 	began := time.Now()
