@@ -183,4 +183,7 @@ func TestMemoryRedisURL(t *testing.T) {
 	if _, err := load(nil, map[string]string{"REDIS_CLUSTER_ADDRS": "a:1,b:2"}); err != nil {
 		t.Errorf("REDIS_CLUSTER_ADDRS alone: %v", err)
 	}
+	if _, err := load(nil, map[string]string{"REDIS_CLUSTER_ADDRS": "a:1", "REDIS_URL": "redis://:secret@h:1/%zz"}); err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("a broken REDIS_URL with cluster nodes: %v, want an error that does not show the password", err)
+	}
 }

@@ -2,6 +2,7 @@ package redispool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -120,10 +121,10 @@ func CheckCluster(rawURL string, addrs []string) error {
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return err
+		return errors.New("the Redis URL is not a URL") // url's error would show a password
 	}
 	if db := strings.TrimPrefix(u.Path, "/"); db != "" && db != "0" {
-		return fmt.Errorf("redis URL %s: a Redis Cluster has only database 0, not %q", Redact(rawURL), u.Path)
+		return fmt.Errorf("the Redis URL names database %q, but a Redis Cluster has only database 0", u.Path)
 	}
 	return nil
 }
