@@ -7,8 +7,9 @@ import (
 )
 
 // RegisterPool exports the statistics of the Redis connection pools (one,
-// or one per cluster primary, summed), read at each scrape. Call it at most once per Metrics: a second pool would
-// duplicate the metric names, and registering it panics.
+// or one per cluster primary, summed), read at each scrape. Call it at
+// most once per Metrics: a second pool would duplicate the metric names,
+// and registering it panics.
 func (m *Metrics) RegisterPool(p redispool.Source) {
 	if m == nil || p == nil {
 		return

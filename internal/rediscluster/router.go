@@ -114,7 +114,7 @@ func (r *Router) refresh(ctx context.Context, seen time.Time, wait bool) error {
 	defer func() { r.refreshedAt.Store(time.Now().UnixNano()) }() // a failure too: do not hammer a cluster that is down
 	var errs []error
 	for _, addr := range r.candidates() {
-		reply, err := r.doOn(ctx, addr, false, "CLUSTER", "SLOTS")
+		reply, err := r.doOn(ctx, addr, "CLUSTER", "SLOTS")
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -280,7 +280,7 @@ func (r *Router) Ping(ctx context.Context) error {
 	var errs []error
 	primaries := r.primaries()
 	for _, addr := range primaries {
-		if _, err := r.doOn(ctx, addr, false, "PING"); err != nil {
+		if _, err := r.doOn(ctx, addr, "PING"); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -381,18 +381,13 @@ func redirect(err error) redirection {
 	return redirection{}
 }
 
-// doOn runs one command on the node at addr, after ASKING when asking.
-func (r *Router) doOn(ctx context.Context, addr string, asking bool, cmd string, args ...any) (any, error) {
+// doOn runs one command on the node at addr.
+func (r *Router) doOn(ctx context.Context, addr string, cmd string, args ...any) (any, error) {
 	c, err := r.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if asking {
-		if _, err := redis.DoContext(c, ctx, "ASKING"); err != nil {
-			return nil, fmt.Errorf("rediscluster: %s: ASKING: %w", addr, err)
-		}
-	}
 	return redis.DoContext(c, ctx, cmd, args...)
 }
 

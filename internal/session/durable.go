@@ -47,7 +47,7 @@ func (a ackResult) missed() bool { return a.replicas > 0 && a.acked == 0 }
 // acknowledge it, on the same connection (WAIT counts the writes of its own
 // connection).
 func (s *Store) durableScript(ctx context.Context, sc *redis.Script, keysAndArgs ...any) (any, ackResult, error) {
-	c, err := s.conn(ctx, keysAndArgs)
+	c, err := s.conn(ctx, firstKey(keysAndArgs))
 	if err != nil {
 		return nil, ackResult{}, err
 	}
@@ -62,7 +62,7 @@ func (s *Store) durableScript(ctx context.Context, sc *redis.Script, keysAndArgs
 
 // durableDo is do, followed by waitReplicas on the same connection.
 func (s *Store) durableDo(ctx context.Context, cmd string, args ...any) (any, ackResult, error) {
-	c, err := s.conn(ctx, args)
+	c, err := s.conn(ctx, firstKey(args))
 	if err != nil {
 		return nil, ackResult{}, err
 	}

@@ -221,7 +221,7 @@ type indexEntry struct {
 // list returns the user's indexed sessions with their records, and prunes
 // members whose record has expired.
 func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
-	c, err := s.conn(ctx, []any{s.indexKey(userID)})
+	c, err := s.conn(ctx, s.indexKey(userID))
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (s *Store) list(ctx context.Context, userID int64) ([]indexEntry, error) {
 }
 
 func (s *Store) script(ctx context.Context, sc *redis.Script, keysAndArgs ...any) (any, error) {
-	c, err := s.conn(ctx, keysAndArgs)
+	c, err := s.conn(ctx, firstKey(keysAndArgs))
 	if err != nil {
 		return nil, err
 	}

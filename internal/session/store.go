@@ -186,7 +186,7 @@ func (s *Store) Delete(token string) error {
 }
 
 func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
-	c, err := s.conn(ctx, args)
+	c, err := s.conn(ctx, firstKey(args))
 	if err != nil {
 		return nil, err
 	}
@@ -198,11 +198,9 @@ func (s *Store) do(ctx context.Context, cmd string, args ...any) (any, error) {
 	return reply, nil
 }
 
-// conn takes a connection for the first of args, which every command and
-// script of the store names first: in a Redis Cluster it is the node of
-// that key's slot, which (keys.go) holds every key the call touches.
-func (s *Store) conn(ctx context.Context, args []any) (redis.Conn, error) {
-	key, _ := firstKey(args).(string)
+// conn takes a connection for key: in a Redis Cluster, to the node of that
+// key's slot, which (keys.go) holds every key the call touches.
+func (s *Store) conn(ctx context.Context, key string) (redis.Conn, error) {
 	c, err := s.conns.Get(ctx, key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: get connection: %w", errStore, err)
@@ -210,9 +208,12 @@ func (s *Store) conn(ctx context.Context, args []any) (redis.Conn, error) {
 	return c, nil
 }
 
-func firstKey(args []any) any {
+// firstKey is the key that a command's or a script's arguments begin
+// with, as every call of the store's has them.
+func firstKey(args []any) string {
 	if len(args) == 0 {
-		return nil
+		return ""
 	}
-	return args[0]
+	key, _ := args[0].(string)
+	return key
 }

@@ -261,7 +261,7 @@ func (m *Manager) Refresh(ctx context.Context, tok string) (TokenSession, error)
 		return TokenSession{}, err
 	}
 	p := m.cfg.KeyPrefix
-	c, err := m.store.conn(ctx, []any{familyKey(p, id)})
+	c, err := m.store.conn(ctx, familyKey(p, id))
 	if err != nil {
 		return TokenSession{}, m.storeErr("refresh", err)
 	}
