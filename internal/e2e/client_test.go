@@ -48,6 +48,11 @@ func sessionCookie(resp *http.Response) string {
 // for a failed exchange or a body that is not what the status promises
 // (truncated, say).
 func getMe(c *http.Client, meURL, token string) (int, error) {
+	return getMeAs(c, meURL, token, userName)
+}
+
+// getMeAs is getMe for a session of the user called name.
+func getMeAs(c *http.Client, meURL, token, name string) (int, error) {
 	req, err := http.NewRequest(http.MethodGet, meURL, nil)
 	if err != nil {
 		return 0, err
@@ -75,8 +80,8 @@ func getMe(c *http.Client, meURL, token string) (int, error) {
 	}
 	switch resp.StatusCode {
 	case http.StatusOK:
-		if body.User == nil || body.User.Name != userName {
-			return resp.StatusCode, fmt.Errorf("status 200 with body %q, want user %s", b, userName)
+		if body.User == nil || body.User.Name != name {
+			return resp.StatusCode, fmt.Errorf("status 200 with body %q, want user %s", b, name)
 		}
 	case http.StatusServiceUnavailable:
 		if body.Error == "" || resp.Header.Get("Retry-After") == "" {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -59,17 +58,7 @@ func TestScaleOutBehindNginx(t *testing.T) {
 	}
 
 	// Sign out through the proxy; one instance handles it.
-	req, _ := http.NewRequest(http.MethodPost, px.URL+"/logout?out", nil)
-	req.AddCookie(&http.Cookie{Name: "session_id", Value: token})
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign-out through nginx: status %d, want 303", resp.StatusCode)
-	}
+	wantCode(t, "sign-out through nginx", post(t, c, px.URL+"/logout?out", nil, token), http.StatusSeeOther)
 	log = px.waitLog(t, "/logout?out")
 	logoutBy := servedBy(log, "/logout?out", "303")
 
