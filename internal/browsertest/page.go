@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -276,10 +277,17 @@ func (p *Page) navigate(trigger chromedp.Action[chromedp.Void]) int64 {
 	return resp.Status
 }
 
-// Fill replaces the value of a form field by typing text into it.
+// Fill replaces the value of a form field by typing text into it. The
+// field is emptied through its value property, not with chromedp.Clear:
+// Clear sets the value attribute, and the DOM event that comes back races
+// with SendKeys reading the node's attributes inside chromedp (v0.23.1,
+// query.go reads n.Attributes before taking the node's lock), which the
+// race detector caught in CI.
 func (p *Page) Fill(sel, text string) {
 	p.t.Helper()
-	p.do(chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+	quoted, _ := json.Marshal(sel) // a JavaScript string literal
+	empty := chromedp.Evaluate[chromedp.Void](`void (document.querySelector(` + string(quoted) + `).value = "")`)
+	p.do(chromedp.WaitReady(chromedp.CSS(sel)), empty, chromedp.SendKeys(chromedp.CSS(sel), text))
 }
 
 // Click clicks the first element matching the CSS selector, with no wait
